@@ -1,0 +1,209 @@
+//! Emits the code of a `hook_events!` table: the `EVENTS` registry with its
+//! perfect-hash tables, one struct per event, and the compile-time model checks.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote, quote_spanned};
+use syn::Ident;
+
+use crate::ast::{Entry, ModelTarget, Table, Target};
+use crate::check::Plan;
+
+const PHF: &str = "::rest_hooks::__private::phf";
+
+pub fn table(table: &Table, plan: &Plan) -> TokenStream {
+    let mut specs = Vec::with_capacity(table.entries.len());
+    let mut by_name = phf_codegen::Map::new();
+    let mut by_action = phf_codegen::Map::new();
+    by_name.phf_path(PHF);
+    by_action.phf_path(PHF);
+    let mut items = TokenStream::new();
+    let mut checks = ModelChecks::default();
+
+    for (index, (entry, entry_plan)) in table.entries.iter().zip(&plan.entries).enumerate() {
+        let name = entry.name.value();
+        specs.push(spec(entry));
+        if entry_plan.first_name {
+            by_name.entry(name.clone(), index.to_string());
+        }
+        if let (Target::Model(target), true) = (&entry.target, entry_plan.first_action) {
+            let key = (
+                target.app.to_string(),
+                0u8,
+                target.model.to_string(),
+                0u8,
+                target.action.to_string(),
+            );
+            by_action.entry(key, index.to_string());
+        }
+        if let Some(ident) = &entry_plan.struct_ident {
+            items.extend(event_struct(entry, ident));
+            if let Target::Model(target) = &entry.target {
+                checks.add(ident, target);
+            }
+        }
+    }
+
+    let by_name = by_name.build();
+    let by_action = by_action.build();
+    quote! {
+        /// The event table of this module, declared with `hook_events!`.
+        pub static EVENTS: ::rest_hooks::Registry = ::rest_hooks::Registry::__new(
+            &[#(#specs),*],
+            #by_name,
+            #by_action,
+        );
+        #items
+        #checks
+    }
+}
+
+fn spec(entry: &Entry) -> TokenStream {
+    let name = &entry.name;
+    let action = match &entry.target {
+        Target::Raw => quote!(::core::option::Option::None),
+        Target::Model(target) => {
+            let app = target.app.to_string();
+            let model = target.model.to_string();
+            let action = target.action.to_string();
+            let all_owners = target.plus.is_some();
+            quote! {
+                ::core::option::Option::Some(::rest_hooks::ModelAction {
+                    app: #app,
+                    model: #model,
+                    action: #action,
+                    all_owners: #all_owners,
+                })
+            }
+        }
+    };
+    quote!(::rest_hooks::EventSpec { name: #name, action: #action })
+}
+
+fn event_struct(entry: &Entry, ident: &Ident) -> TokenStream {
+    let name = &entry.name;
+    let attrs = &entry.attrs;
+    let has_doc = attrs.iter().any(|attr| attr.path().is_ident("doc"));
+    let default_doc = (!has_doc).then(|| {
+        let doc = match &entry.target {
+            Target::Raw => format!("The raw event `{}`.", name.value()),
+            Target::Model(target) => format!(
+                "The event `{}`: `{}{}`.",
+                name.value(),
+                target.key(),
+                if target.plus.is_some() { "+" } else { "" }
+            ),
+        };
+        quote!(#[doc = #doc])
+    });
+    let (model, all_owners) = match &entry.target {
+        Target::Raw => (quote!(::rest_hooks::Raw), false),
+        Target::Model(target) => {
+            let model = &target.model;
+            (quote!(#model), target.plus.is_some())
+        }
+    };
+    quote! {
+        #default_doc
+        #(#attrs)*
+        pub struct #ident;
+
+        impl ::rest_hooks::Event for #ident {
+            type Model = #model;
+            const NAME: &'static str = #name;
+            const ALL_OWNERS: bool = #all_owners;
+        }
+    }
+}
+
+/// The models of a table, each with what the compiler must check of it.
+#[derive(Default)]
+struct ModelChecks<'a> {
+    models: Vec<ModelUse<'a>>,
+}
+
+/// One model as a table writes it, `app.Model`, with the mappings that use it.
+struct ModelUse<'a> {
+    /// The struct of its first event: `<Struct as Event>::Model` is the model, so a
+    /// model that is not in scope is reported once, at the struct's impl.
+    event: &'a Ident,
+    first: &'a ModelTarget,
+    /// Its mappings without `+`, which need the model to have an owner.
+    without_plus: Vec<&'a ModelTarget>,
+}
+
+impl<'a> ModelChecks<'a> {
+    fn add(&mut self, event: &'a Ident, target: &'a ModelTarget) {
+        let same = |m: &ModelUse<'a>| m.first.app == target.app && m.first.model == target.model;
+        let index = match self.models.iter().position(same) {
+            Some(index) => index,
+            None => {
+                self.models.push(ModelUse {
+                    event,
+                    first: target,
+                    without_plus: Vec::new(),
+                });
+                self.models.len() - 1
+            }
+        };
+        if target.plus.is_none() {
+            self.models[index].without_plus.push(target);
+        }
+    }
+}
+
+impl ToTokens for ModelChecks<'_> {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(self.models.iter().map(ModelUse::check));
+    }
+}
+
+impl ModelUse<'_> {
+    /// A constant that the compiler evaluates: the model must implement `HookModel`
+    /// with the app label and model name written, and have an owner if a mapping
+    /// lacks `+`. One check per model, so that one mistake gives one error, at the
+    /// user's tokens.
+    fn check(&self) -> TokenStream {
+        let ModelTarget { app, model, .. } = self.first;
+        let event = self.event;
+        let written = format!("{app}.{model}");
+        let app_label = app.to_string();
+        let model_name = model.to_string();
+        let needs_owner = !self.without_plus.is_empty();
+        let other_app = format!(
+            "`{model}` implements `HookModel` with another app label than `{app}`: write its label in `{written}`, or `#[hook(app = \"{app}\")]` on `{model}`"
+        );
+        let other_model = format!(
+            "`{model}` implements `HookModel` with another model name than `{model}`: write that name in the table, with the type imported under it (`use path::{model} as Name;`)"
+        );
+        let unowned: Vec<String> = self
+            .without_plus
+            .iter()
+            .map(|t| format!("`{}`", t.key()))
+            .collect();
+        let no_owner = format!(
+            "`{model}` has no owner, so {} must go to every owner's hooks: add `+` after the action, or give `{model}` an owner with `#[hook(owner = field)]`",
+            unowned.join(", ")
+        );
+        let owner_span = self
+            .without_plus
+            .first()
+            .map_or(model.span(), |t| t.action.span());
+        let check = quote_spanned! {model.span()=>
+            ::rest_hooks::__private::check_model::<<#event as ::rest_hooks::Event>::Model>(#app_label, #model_name, #needs_owner)
+        };
+        let app_error =
+            quote_spanned!(app.span()=> ::rest_hooks::__private::table_error(#other_app));
+        let model_error =
+            quote_spanned!(model.span()=> ::rest_hooks::__private::table_error(#other_model));
+        let owner_error =
+            quote_spanned!(owner_span=> ::rest_hooks::__private::table_error(#no_owner));
+        quote! {
+            const _: () = match #check {
+                ::rest_hooks::__private::ModelCheck::Ok => {}
+                ::rest_hooks::__private::ModelCheck::OtherApp => #app_error,
+                ::rest_hooks::__private::ModelCheck::OtherModel => #model_error,
+                ::rest_hooks::__private::ModelCheck::NoOwner => #owner_error,
+            };
+        }
+    }
+}

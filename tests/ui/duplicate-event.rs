@@ -1,0 +1,14 @@
+use rest_hooks::HookModel;
+
+#[derive(serde::Serialize, HookModel)]
+#[hook(app = "bookstore", owner = user)]
+pub struct Book {
+    user: u64,
+}
+
+rest_hooks::hook_events! {
+    "book.added" => bookstore.Book.created,
+    "book.read" => bookstore.Book.read,
+    "book.added" => bookstore.Book.updated,
+}
+fn main() {}

@@ -1,0 +1,15 @@
+use rest_hooks::HookModel;
+
+#[derive(serde::Serialize, HookModel)]
+#[hook(app = "bookstore", owner = user)]
+pub struct Book {
+    user: u64,
+}
+
+rest_hooks::hook_events! {
+    "Book.Added" => bookstore.Book.created,
+    "book..changed" => bookstore.Book.updated,
+    "book-removed" => bookstore.Book.deleted,
+    "" => None,
+}
+fn main() {}
