@@ -3,6 +3,9 @@
 //! Use them through the `rest-hooks` crate, which re-exports them and documents them;
 //! the code they generate names `::rest_hooks` paths.
 
+// Library code reports errors; a panic here is a bug.
+#![warn(clippy::unwrap_used, clippy::panic)]
+
 mod ast;
 mod check;
 mod derive_model;

@@ -36,17 +36,43 @@
 //! [`HookModel`]s or whose labels differ from the table, and mappings without `+` on
 //! models that have no owner.
 
+// Library code reports errors; a panic here is a bug.
+#![warn(clippy::unwrap_used, clippy::panic)]
+
+mod deliverer;
+mod delivery;
+mod error;
 mod event;
+mod finder;
+mod hook;
+mod hooks;
+mod index;
 mod model;
+mod policy;
 mod registry;
+pub mod store;
+mod worker;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
+pub use deliverer::{Deliverer, HttpDeliverer};
+pub use delivery::{Delivery, DeliveryState, Settle};
+pub use error::{Error, Result};
 pub use event::{Event, EventSpec, ModelAction, Raw};
+pub use finder::{Audience, DefaultFinder, Finder, Firing};
+pub use hook::{Hook, MAX_TARGET_LEN, NewHook};
+pub use hooks::{Hooks, HooksBuilder};
+pub use index::Subscribers;
 pub use model::{HookInfo, HookModel, default_payload};
+pub use policy::{AllowAll, TargetPolicy};
 pub use registry::Registry;
+#[cfg(feature = "postgres")]
+pub use store::PgStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use store::{MemoryStore, Store};
 
 /// Declares the events of an application: one `"name" => app.Model.action` entry each.
 ///

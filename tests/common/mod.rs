@@ -1,0 +1,244 @@
+//! What the workspace tests share: a real webhook receiver on loopback, and each
+//! store made fresh for one test.
+
+#![allow(dead_code, reason = "each test file uses a part of this module")]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use rest_hooks::{MemoryStore, PgStore, SqliteStore};
+use tokio::sync::Notify;
+
+/// How long a test waits for something that should happen at once, before it
+/// fails. Not a timing: a bound on a hang.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// One request as the receiver got it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The request's path, which tells the test which hook it was for.
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
+    pub raw: Bytes,
+}
+
+/// An HTTP server on 127.0.0.1 that records every POST it gets and answers 200.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    inner: Arc<Inbox>,
+}
+
+#[derive(Default)]
+struct Inbox {
+    received: Mutex<VecDeque<Received>>,
+    arrived: Notify,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let inbox = Arc::new(Inbox::default());
+        let app = axum::Router::new()
+            .route("/{*path}", axum::routing::post(record))
+            .route("/", axum::routing::post(record))
+            .with_state(Arc::clone(&inbox));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("a bound address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, inner: inbox }
+    }
+
+    /// A target URL on this receiver.
+    pub fn target(&self, path: &str) -> String {
+        format!("{}/{}", self.url, path.trim_start_matches('/'))
+    }
+
+    /// The next request, waiting for it.
+    pub async fn next(&self) -> Received {
+        let wait = async {
+            loop {
+                let arrived = self.inner.arrived.notified();
+                if let Some(received) = self.inner.received.lock().unwrap().pop_front() {
+                    return received;
+                }
+                arrived.await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, wait)
+            .await
+            .expect("the receiver got no request in time")
+    }
+
+    /// The next `n` requests.
+    pub async fn take(&self, n: usize) -> Vec<Received> {
+        let mut all = Vec::with_capacity(n);
+        for _ in 0..n {
+            all.push(self.next().await);
+        }
+        all
+    }
+
+    /// What arrived and was not taken yet.
+    pub fn pending(&self) -> usize {
+        self.inner.received.lock().unwrap().len()
+    }
+}
+
+async fn record(
+    State(inbox): State<Arc<Inbox>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    inbox.received.lock().unwrap().push_back(Received {
+        path: uri.path().to_owned(),
+        headers,
+        body: json,
+        raw: body,
+    });
+    inbox.arrived.notify_waiters();
+    StatusCode::OK
+}
+
+/// A store for one test, with what must outlive it (a temp dir, a schema).
+pub struct TestStore<S> {
+    pub store: S,
+    _guard: Box<dyn Send>,
+}
+
+pub async fn memory_store() -> TestStore<MemoryStore> {
+    TestStore {
+        store: MemoryStore::new(),
+        _guard: Box::new(()),
+    }
+}
+
+pub async fn sqlite_store() -> TestStore<SqliteStore> {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = SqliteStore::open(dir.path().join("hooks.db"))
+        .await
+        .expect("open a SQLite store");
+    TestStore {
+        store,
+        _guard: Box::new(dir),
+    }
+}
+
+/// A PostgreSQL store in a schema of its own, dropped when the test ends; `None`
+/// (with a notice) when `REST_HOOKS_TEST_DATABASE_URL` is not set.
+pub async fn pg_store() -> Option<TestStore<PgStore>> {
+    let schema = PgSchema::create().await?;
+    let store = PgStore::connect_with(schema.options())
+        .await
+        .expect("connect a PgStore");
+    Some(TestStore {
+        store,
+        _guard: Box::new(schema),
+    })
+}
+
+/// A fresh PostgreSQL schema; dropped with the value.
+pub struct PgSchema {
+    pub url: String,
+    pub name: String,
+}
+
+impl PgSchema {
+    pub async fn create() -> Option<Self> {
+        let Ok(url) = std::env::var("REST_HOOKS_TEST_DATABASE_URL") else {
+            eprintln!(
+                "skipped: REST_HOOKS_TEST_DATABASE_URL is not set, so the PostgreSQL tests do not run"
+            );
+            return None;
+        };
+        let name = format!("rh_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("REST_HOOKS_TEST_DATABASE_URL is set, but PostgreSQL is not reachable: {e}")
+            });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create a test schema");
+        Some(Self { url, name })
+    }
+
+    /// Connection options whose `search_path` is this schema.
+    pub fn options(&self) -> sqlx::postgres::PgConnectOptions {
+        let options: sqlx::postgres::PgConnectOptions = self.url.parse().expect("a PostgreSQL URL");
+        options.options([("search_path", self.name.as_str())])
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on: drop the
+        // schema from a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                Ok::<_, std::io::Error>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test schema {}", self.name);
+        }
+    }
+}
+
+/// Implements one `#[tokio::test]` per store for an `async fn(store)` of the
+/// test file: `store_tests!(name, other_name);`
+#[macro_export]
+macro_rules! store_tests {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let store = $crate::common::memory_store().await;
+                    super::$test(store.store).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let store = $crate::common::sqlite_store().await;
+                    super::$test(store.store.clone()).await;
+                    drop(store);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let Some(store) = $crate::common::pg_store().await else { return };
+                    super::$test(store.store.clone()).await;
+                    drop(store);
+                }
+            )*
+        }
+    };
+}
