@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
 use super::sql::{
-    DeliveryRow, HookRow, WriteDeliveries, delivery_from_row, hook_from_row, migrator,
+    DeliveryRow, HookRow, INSERT_CHUNK, WriteDeliveries, delivery_from_row, hook_from_row, migrator,
 };
 use super::{Store, lease_millis, millis, now_millis};
 use crate::delivery::{Delivery, Settle};
@@ -78,25 +78,28 @@ impl PgStore {
 #[async_trait]
 impl WriteDeliveries for PgConnection {
     async fn write_deliveries(&mut self, deliveries: &[Delivery]) -> Result<()> {
+        // One statement per chunk: a single chunk is atomic without a transaction
+        // of its own; callers with more use one (enqueue) or their own (fire_in).
         let now = now_millis();
-        for d in deliveries {
-            sqlx::query(
+        for chunk in deliveries.chunks(INSERT_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
                 "INSERT INTO rest_hooks_deliveries
-                 (id, hook_id, owner, event, target, payload, state, attempts, due_at, leased_until, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)",
-            )
-            .bind(d.id.to_string())
-            .bind(d.hook_id.to_string())
-            .bind(&d.owner)
-            .bind(&d.event)
-            .bind(&d.target)
-            .bind(&d.payload)
-            .bind(d.state.as_str())
-            .bind(i64::from(d.attempts))
-            .bind(now)
-            .bind(millis(d.created_at))
-            .execute(&mut *self)
-            .await?;
+                 (id, hook_id, owner, event, target, payload, state, attempts, due_at, leased_until, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, d| {
+                row.push_bind(d.id.to_string())
+                    .push_bind(d.hook_id.to_string())
+                    .push_bind(d.owner.clone())
+                    .push_bind(d.event.clone())
+                    .push_bind(d.target.clone())
+                    .push_bind(d.payload.clone())
+                    .push_bind(d.state.as_str())
+                    .push_bind(i64::from(d.attempts))
+                    .push_bind(now)
+                    .push_bind(None::<i64>)
+                    .push_bind(millis(d.created_at));
+            });
+            insert.build().execute(&mut *self).await?;
         }
         Ok(())
     }
@@ -165,6 +168,14 @@ impl Store for PgStore {
     }
 
     async fn enqueue(&self, deliveries: &[Delivery]) -> Result<()> {
+        if deliveries.len() <= INSERT_CHUNK {
+            return self
+                .pool
+                .acquire()
+                .await?
+                .write_deliveries(deliveries)
+                .await;
+        }
         let mut tx = self.pool.begin().await?;
         tx.write_deliveries(deliveries).await?;
         tx.commit().await?;

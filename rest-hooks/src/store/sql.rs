@@ -66,6 +66,10 @@ fn corrupt(what: String) -> Error {
     Error::Store(format!("unreadable {what} in the store").into())
 }
 
+/// How many deliveries one `INSERT` writes: 11 parameters a row stays well under
+/// SQLite's and PostgreSQL's limits on bound parameters.
+pub(super) const INSERT_CHUNK: usize = 1000;
+
 /// A database connection that deliveries can be written into, inside the caller's
 /// transaction: `hooks.fire_in(&mut *tx, …)` queues them so that they exist exactly
 /// when the transaction commits.
