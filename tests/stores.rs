@@ -143,7 +143,24 @@ async fn deleting_a_hook_drops_its_queued_deliveries(store: impl Store) {
     );
 }
 
+async fn more_deliveries_than_one_insert_holds_are_all_queued(store: impl Store) {
+    let h = hook("ann", "book.added");
+    store.insert_hook(&h).await.unwrap();
+    let all: Vec<_> = (0..2500).map(|i| Delivery::new(&h, format!("{{\"n\":{i}}}").into_bytes())).collect();
+    store.enqueue(&all).await.unwrap();
+    let mut leased = 0;
+    loop {
+        let batch = store.lease(1000, Duration::from_secs(60)).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        leased += batch.len();
+    }
+    assert_eq!(leased, all.len());
+}
+
 store_tests!(
+    more_deliveries_than_one_insert_holds_are_all_queued,
     hooks_round_trip_and_are_scoped_to_their_owner,
     inactive_hooks_are_not_indexed,
     a_leased_delivery_is_not_leased_again_until_settled_or_expired,
