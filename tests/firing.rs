@@ -59,6 +59,7 @@ fn book(id: u64, title: &str, user: &str) -> Book {
 async fn hooks_on(store: impl Store) -> Hooks {
     Hooks::builder(&EVENTS)
         .store(store)
+        .target_policy(common::loopback_policy())
         .poll_interval(Duration::from_millis(50))
         .build()
         .await
@@ -98,7 +99,7 @@ async fn with_no_hook_creating_a_model_sends_nothing(store: impl Store) {
     let hooks = hooks_on(store).await;
     assert_eq!(hooks.created(&book(1, "Dune", "ann")).await.unwrap(), 0);
     assert_nothing_else_arrives(&hooks, &receiver).await;
-    hooks.shutdown().await;
+    hooks.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn a_created_hook_receives_the_hook_and_the_model(store: impl Store) {
@@ -121,7 +122,7 @@ async fn a_created_hook_receives_the_hook_and_the_model(store: impl Store) {
             "data": {"id": 7, "title": "Dune", "user": "ann"},
         })
     );
-    hooks.shutdown().await;
+    hooks.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn a_model_with_its_own_payload_sends_exactly_it(store: impl Store) {
@@ -144,7 +145,7 @@ async fn a_model_with_its_own_payload_sends_exactly_it(store: impl Store) {
         receiver.next().await.body,
         json!({"author": "Frank Herbert", "for": "author.added"})
     );
-    hooks.shutdown().await;
+    hooks.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn create_update_delete_arrive_as_their_events(store: impl Store) {
@@ -188,7 +189,7 @@ async fn create_update_delete_arrive_as_their_events(store: impl Store) {
         removed.body["data"],
         json!({"id": 1, "title": "Dune Messiah", "user": "ann"})
     );
-    hooks.shutdown().await;
+    hooks.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn custom_actions_and_raw_events_arrive(store: impl Store) {
@@ -250,7 +251,7 @@ async fn custom_actions_and_raw_events_arrive(store: impl Store) {
     let mut paths: Vec<_> = receiver.take(2).await.into_iter().map(|r| r.path).collect();
     paths.sort();
     assert_eq!(paths, ["/ann/login", "/bob/login"]);
-    hooks.shutdown().await;
+    hooks.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn plus_events_reach_every_owner_and_plain_ones_only_the_models(store: impl Store) {
@@ -277,7 +278,7 @@ async fn plus_events_reach_every_owner_and_plain_ones_only_the_models(store: imp
     assert_eq!(hooks.created(&book(2, "Emma", "ann")).await.unwrap(), 1);
     assert_eq!(receiver.next().await.path, "/ann/added");
     assert_nothing_else_arrives(&hooks, &receiver).await;
-    hooks.shutdown().await;
+    hooks.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn bad_subscriptions_are_typed_errors_and_store_nothing(store: impl Store) {
@@ -316,7 +317,7 @@ async fn bad_subscriptions_are_typed_errors_and_store_nothing(store: impl Store)
     ));
 
     assert_eq!(hooks.list("ann").await.unwrap(), []);
-    hooks.shutdown().await;
+    hooks.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn owners_cannot_reach_each_others_hooks(store: impl Store) {
@@ -342,7 +343,7 @@ async fn owners_cannot_reach_each_others_hooks(store: impl Store) {
     assert_eq!(hooks.created(&book(1, "Dune", "ann")).await.unwrap(), 1);
     assert_eq!(receiver.next().await.path, "/ann");
     assert_nothing_else_arrives(&hooks, &receiver).await;
-    hooks.shutdown().await;
+    hooks.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn an_unsubscribed_hook_gets_nothing_more(store: impl Store) {
@@ -362,7 +363,7 @@ async fn an_unsubscribed_hook_gets_nothing_more(store: impl Store) {
         hooks.get("ann", hook.id).await,
         Err(Error::NotFound(_))
     ));
-    hooks.shutdown().await;
+    hooks.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn hooks_built_later_index_what_the_store_has(store: impl Store + Clone) {
@@ -372,12 +373,12 @@ async fn hooks_built_later_index_what_the_store_has(store: impl Store + Clone) {
         .subscribe(NewHook::new("ann", "book.added", receiver.target("ann")))
         .await
         .unwrap();
-    first.shutdown().await;
+    first.shutdown(Duration::from_secs(5)).await;
 
     let second = hooks_on(store).await;
     assert_eq!(second.created(&book(1, "Dune", "ann")).await.unwrap(), 1);
     assert_eq!(receiver.next().await.path, "/ann");
-    second.shutdown().await;
+    second.shutdown(Duration::from_secs(5)).await;
 }
 
 async fn a_custom_finder_filters_on_metadata(store: impl Store) {
@@ -398,6 +399,7 @@ async fn a_custom_finder_filters_on_metadata(store: impl Store) {
     let receiver = Receiver::start().await;
     let hooks = Hooks::builder(&EVENTS)
         .store(store)
+        .target_policy(common::loopback_policy())
         .finder(SkipPaused)
         .build()
         .await
@@ -412,7 +414,7 @@ async fn a_custom_finder_filters_on_metadata(store: impl Store) {
     assert_eq!(hooks.created(&book(1, "Dune", "ann")).await.unwrap(), 1);
     assert_eq!(receiver.next().await.path, "/live");
     assert_nothing_else_arrives(&hooks, &receiver).await;
-    hooks.shutdown().await;
+    hooks.shutdown(Duration::from_secs(5)).await;
 }
 
 store_tests!(
@@ -490,7 +492,7 @@ where
         ]
     );
     assert_nothing_else_arrives(&hooks, &receiver).await;
-    hooks.shutdown().await;
+    hooks.shutdown(Duration::from_secs(5)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,8 +5,12 @@ mod common;
 
 use std::time::Duration;
 
-use rest_hooks::{Delivery, DeliveryState, Hook, Settle, Store};
+use rest_hooks::{
+    Attempt, AttemptResult, Delivery, DeliveryState, Disable, Hook, HookChange, Next, Recorded,
+    Store,
+};
 use serde_json::json;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 fn hook(owner: &str, event: &str) -> Hook {
@@ -17,6 +21,7 @@ fn hook(owner: &str, event: &str) -> Hook {
         target: "https://example.com/in".into(),
         secret: "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0".into(),
         active: true,
+        disabled_reason: None,
         created_at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
         metadata: json!({"plan": "pro", "tags": ["a", "b"]}),
     }
@@ -60,24 +65,57 @@ async fn inactive_hooks_are_not_indexed(store: impl Store) {
     assert_eq!(store.hooks("ann").await.unwrap().len(), 2);
 }
 
-async fn a_leased_delivery_is_not_leased_again_until_settled_or_expired(store: impl Store) {
-    let h = hook("ann", "book.added");
-    store.insert_hook(&h).await.unwrap();
-    let first = Delivery::new(&h, br#"{"n":1}"#.to_vec());
-    let second = Delivery::new(&h, br#"{"n":2}"#.to_vec());
-    store
-        .enqueue(&[first.clone(), second.clone()])
-        .await
-        .unwrap();
+fn attempt(d: &Delivery, result: AttemptResult) -> Attempt {
+    Attempt {
+        delivery_id: d.id,
+        hook_id: d.hook_id,
+        attempted_at: OffsetDateTime::now_utc(),
+        result,
+        duration_ms: 12,
+        response_body: Some("busy".into()),
+    }
+}
 
+fn recorded(d: &Delivery, result: AttemptResult, next: Next) -> Recorded {
+    Recorded {
+        attempt: attempt(d, result),
+        next,
+    }
+}
+
+/// Disables nothing: hooks would have to be failing since before the epoch.
+fn never() -> Disable {
+    Disable {
+        failing_since_before: OffsetDateTime::UNIX_EPOCH,
+        after_days: 5,
+    }
+}
+
+async fn queued(store: &impl Store, owner: &str, n: usize) -> (Hook, Vec<Delivery>) {
+    let h = hook(owner, "book.added");
+    store.insert_hook(&h).await.unwrap();
+    let all: Vec<_> = (0..n)
+        .map(|i| Delivery::new(&h, format!("{{\"n\":{i}}}").into_bytes()))
+        .collect();
+    store.enqueue(&all).await.unwrap();
+    (h, all)
+}
+
+async fn a_leased_delivery_is_not_leased_again_until_recorded_or_expired(store: impl Store) {
+    let (h, all) = queued(&store, "ann", 2).await;
+    let (other, theirs) = queued(&store, "bob", 1).await;
     let leased = store.lease(10, Duration::from_secs(60)).await.unwrap();
-    let mut ids: Vec<_> = leased.iter().map(|d| d.id).collect();
+    let mut ids: Vec<_> = leased.iter().map(|o| o.delivery.id).collect();
     ids.sort();
-    assert_eq!(ids, [first.id, second.id]);
-    assert_eq!(
-        leased.iter().find(|d| d.id == first.id).unwrap().payload,
-        first.payload
-    );
+    assert_eq!(ids, [all[0].id, all[1].id, theirs[0].id]);
+    for outgoing in &leased {
+        let secret = if outgoing.delivery.hook_id == h.id {
+            &h.secret
+        } else {
+            &other.secret
+        };
+        assert_eq!(outgoing.secrets, std::slice::from_ref(secret));
+    }
     assert!(
         store
             .lease(10, Duration::from_secs(60))
@@ -86,37 +124,59 @@ async fn a_leased_delivery_is_not_leased_again_until_settled_or_expired(store: i
             .is_empty()
     );
 
-    store.settle(first.id, Settle::Delivered).await.unwrap();
-    let done = store.delivery(first.id).await.unwrap().unwrap();
+    let changes = store
+        .record(
+            &[
+                recorded(&all[0], AttemptResult::Status(200), Next::Delivered),
+                recorded(&all[1], AttemptResult::Status(500), Next::Failed),
+            ],
+            &never(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changes, []);
+    let done = store.delivery("ann", all[0].id).await.unwrap().unwrap();
     assert_eq!((done.state, done.attempts), (DeliveryState::Delivered, 1));
-    store.settle(second.id, Settle::Failed).await.unwrap();
-    assert_eq!(
-        store.delivery(second.id).await.unwrap().unwrap().state,
-        DeliveryState::Failed
-    );
+    let failed = store.delivery("ann", all[1].id).await.unwrap().unwrap();
+    assert_eq!((failed.state, failed.attempts), (DeliveryState::Failed, 1));
     assert!(store.lease(10, Duration::ZERO).await.unwrap().is_empty());
 }
 
 async fn an_expired_lease_gives_the_delivery_back(store: impl Store) {
-    let h = hook("ann", "book.added");
-    store.insert_hook(&h).await.unwrap();
-    let d = Delivery::new(&h, b"{}".to_vec());
-    store.enqueue(std::slice::from_ref(&d)).await.unwrap();
-
+    let (_, all) = queued(&store, "ann", 1).await;
     // A zero-length lease is already over: the delivery is due again at once, as
     // after a worker that died holding it.
     assert_eq!(store.lease(10, Duration::ZERO).await.unwrap().len(), 1);
     let again = store.lease(10, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(again.iter().map(|d| d.id).collect::<Vec<_>>(), [d.id]);
+    assert_eq!(
+        again.iter().map(|o| o.delivery.id).collect::<Vec<_>>(),
+        [all[0].id]
+    );
+}
+
+async fn a_released_delivery_is_due_at_once(store: impl Store) {
+    let (_, all) = queued(&store, "ann", 1).await;
+    assert_eq!(
+        store
+            .lease(10, Duration::from_secs(600))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store.release(&[all[0].id]).await.unwrap();
+    assert_eq!(
+        store
+            .lease(10, Duration::from_secs(600))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn a_lease_takes_at_most_its_limit(store: impl Store) {
-    let h = hook("ann", "book.added");
-    store.insert_hook(&h).await.unwrap();
-    let all: Vec<_> = (0..5)
-        .map(|i| Delivery::new(&h, format!("{{\"n\":{i}}}").into_bytes()))
-        .collect();
-    store.enqueue(&all).await.unwrap();
+    queued(&store, "ann", 5).await;
     assert_eq!(
         store.lease(3, Duration::from_secs(60)).await.unwrap().len(),
         3
@@ -127,13 +187,224 @@ async fn a_lease_takes_at_most_its_limit(store: impl Store) {
     );
 }
 
+async fn a_retry_is_due_when_recorded_and_attempts_are_logged_newest_first(store: impl Store) {
+    let (_, all) = queued(&store, "ann", 1).await;
+    let d = &all[0];
+    store.lease(1, Duration::from_secs(60)).await.unwrap();
+    let later = OffsetDateTime::now_utc() + Duration::from_secs(3600);
+    store
+        .record(
+            &[recorded(d, AttemptResult::Timeout, Next::RetryAt(later))],
+            &never(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .lease(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before its time"
+    );
+    let pending = store.delivery("ann", d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (pending.state, pending.attempts),
+        (DeliveryState::Pending, 1)
+    );
+
+    let now = OffsetDateTime::now_utc();
+    store
+        .record(
+            &[recorded(
+                d,
+                AttemptResult::Connect("refused".into()),
+                Next::RetryAt(now),
+            )],
+            &never(),
+        )
+        .await
+        .unwrap();
+    let leased = store.lease(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].delivery.attempts, 2);
+
+    let results: Vec<_> = store
+        .attempts("ann", d.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.result)
+        .collect();
+    assert_eq!(
+        results,
+        [
+            AttemptResult::Connect("refused".into()),
+            AttemptResult::Timeout
+        ]
+    );
+    let logged = &store.attempts("ann", d.id).await.unwrap()[0];
+    assert_eq!(
+        (logged.duration_ms, logged.response_body.as_deref()),
+        (12, Some("busy"))
+    );
+    assert_eq!(store.attempts("bob", d.id).await.unwrap(), []);
+}
+
+async fn a_gone_hook_is_deleted_with_its_queue(store: impl Store) {
+    let (h, all) = queued(&store, "ann", 2).await;
+    store.lease(1, Duration::from_secs(60)).await.unwrap();
+    let changes = store
+        .record(
+            &[recorded(
+                &all[0],
+                AttemptResult::Status(410),
+                Next::HookGone,
+            )],
+            &never(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changes, [HookChange::Deleted(h.id)]);
+    assert_eq!(store.hook("ann", h.id).await.unwrap(), None);
+    assert_eq!(store.delivery("ann", all[1].id).await.unwrap(), None);
+    assert!(store.lease(10, Duration::ZERO).await.unwrap().is_empty());
+}
+
+async fn a_hook_failing_too_long_is_disabled_and_success_resets_the_clock(store: impl Store) {
+    let (h, all) = queued(&store, "ann", 4).await;
+    store.lease(10, Duration::from_secs(60)).await.unwrap();
+    // Failing since now does not disable yet under a 5-day rule...
+    let five_days = Disable {
+        failing_since_before: OffsetDateTime::now_utc() - Duration::from_secs(5 * 86_400),
+        after_days: 5,
+    };
+    let failing = recorded(&all[0], AttemptResult::Status(500), Next::Failed);
+    assert_eq!(store.record(&[failing], &five_days).await.unwrap(), []);
+    // ...a success ends the streak, so a later cutoff finds no streak old enough...
+    store
+        .record(
+            &[recorded(
+                &all[1],
+                AttemptResult::Status(200),
+                Next::Delivered,
+            )],
+            &five_days,
+        )
+        .await
+        .unwrap();
+    let cutoff_now = Disable {
+        failing_since_before: OffsetDateTime::now_utc() - Duration::from_secs(1),
+        after_days: 5,
+    };
+    let failing = recorded(&all[2], AttemptResult::Status(500), Next::Failed);
+    assert_eq!(store.record(&[failing], &cutoff_now).await.unwrap(), []);
+    // ...and a streak that started before the cutoff disables the hook.
+    let later = Disable {
+        failing_since_before: OffsetDateTime::now_utc() + Duration::from_secs(1),
+        after_days: 5,
+    };
+    let failing = recorded(
+        &all[3],
+        AttemptResult::Timeout,
+        Next::RetryAt(OffsetDateTime::now_utc()),
+    );
+    assert_eq!(
+        store.record(&[failing], &later).await.unwrap(),
+        [HookChange::Disabled(h.id)]
+    );
+
+    let disabled = store.hook("ann", h.id).await.unwrap().unwrap();
+    assert!(!disabled.active);
+    assert_eq!(
+        disabled.disabled_reason.as_deref(),
+        Some("every delivery failed for 5 days")
+    );
+    assert_eq!(store.active_hooks().await.unwrap(), []);
+    assert!(
+        store.lease(10, Duration::ZERO).await.unwrap().is_empty(),
+        "its queue is failed"
+    );
+}
+
+async fn a_rotated_secret_signs_alongside_the_new_one_until_its_grace_ends(store: impl Store) {
+    let (h, _) = queued(&store, "ann", 1).await;
+    let new_secret = "whsec_bmV3LW5ldy1uZXctbmV3LW5ldy1uZXctbmV3LW5ldw==";
+    let grace = OffsetDateTime::now_utc() + Duration::from_secs(3600);
+    let rotated = store
+        .rotate_secret("ann", h.id, new_secret, grace)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotated.secret, new_secret);
+    let leased = store.lease(1, Duration::ZERO).await.unwrap();
+    assert_eq!(leased[0].secrets, [new_secret.to_owned(), h.secret.clone()]);
+
+    let newest = "whsec_bmV3ZXN0LW5ld2VzdC1uZXdlc3QtbmV3ZXN0LW5ld2VzdA==";
+    let over = OffsetDateTime::now_utc() - Duration::from_secs(1);
+    store
+        .rotate_secret("ann", h.id, newest, over)
+        .await
+        .unwrap()
+        .unwrap();
+    let leased = store.lease(1, Duration::ZERO).await.unwrap();
+    assert_eq!(leased[0].secrets, [newest.to_owned()]);
+    assert_eq!(
+        store
+            .rotate_secret("bob", h.id, newest, grace)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn a_failed_delivery_can_be_retried_by_its_owner(store: impl Store) {
+    let (_, all) = queued(&store, "ann", 1).await;
+    let d = &all[0];
+    store.lease(1, Duration::from_secs(60)).await.unwrap();
+    store
+        .record(
+            &[recorded(d, AttemptResult::Status(500), Next::Failed)],
+            &never(),
+        )
+        .await
+        .unwrap();
+    assert!(!store.retry("bob", d.id).await.unwrap());
+    assert!(store.retry("ann", d.id).await.unwrap());
+    assert!(!store.retry("ann", d.id).await.unwrap(), "already pending");
+    assert_eq!(
+        store
+            .lease(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn deliveries_page_newest_first_and_stay_with_their_owner(store: impl Store) {
+    let (h, all) = queued(&store, "ann", 5).await;
+    let first = store.deliveries("ann", h.id, None, 2).await.unwrap();
+    assert_eq!(
+        first.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [all[4].id, all[3].id]
+    );
+    let next = store
+        .deliveries("ann", h.id, Some(all[3].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        next.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [all[2].id, all[1].id, all[0].id]
+    );
+    assert_eq!(store.deliveries("bob", h.id, None, 10).await.unwrap(), []);
+    assert_eq!(store.delivery("bob", all[0].id).await.unwrap(), None);
+}
+
 async fn deleting_a_hook_drops_its_queued_deliveries(store: impl Store) {
-    let h = hook("ann", "book.added");
-    store.insert_hook(&h).await.unwrap();
-    let d = Delivery::new(&h, b"{}".to_vec());
-    store.enqueue(std::slice::from_ref(&d)).await.unwrap();
+    let (h, all) = queued(&store, "ann", 1).await;
     assert!(store.delete_hook("ann", h.id).await.unwrap());
-    assert_eq!(store.delivery(d.id).await.unwrap(), None);
+    assert_eq!(store.delivery("ann", all[0].id).await.unwrap(), None);
     assert!(
         store
             .lease(10, Duration::from_secs(60))
@@ -144,10 +415,7 @@ async fn deleting_a_hook_drops_its_queued_deliveries(store: impl Store) {
 }
 
 async fn more_deliveries_than_one_insert_holds_are_all_queued(store: impl Store) {
-    let h = hook("ann", "book.added");
-    store.insert_hook(&h).await.unwrap();
-    let all: Vec<_> = (0..2500).map(|i| Delivery::new(&h, format!("{{\"n\":{i}}}").into_bytes())).collect();
-    store.enqueue(&all).await.unwrap();
+    let (_, all) = queued(&store, "ann", 2500).await;
     let mut leased = 0;
     loop {
         let batch = store.lease(1000, Duration::from_secs(60)).await.unwrap();
@@ -163,9 +431,16 @@ store_tests!(
     more_deliveries_than_one_insert_holds_are_all_queued,
     hooks_round_trip_and_are_scoped_to_their_owner,
     inactive_hooks_are_not_indexed,
-    a_leased_delivery_is_not_leased_again_until_settled_or_expired,
+    a_leased_delivery_is_not_leased_again_until_recorded_or_expired,
     an_expired_lease_gives_the_delivery_back,
+    a_released_delivery_is_due_at_once,
     a_lease_takes_at_most_its_limit,
+    a_retry_is_due_when_recorded_and_attempts_are_logged_newest_first,
+    a_gone_hook_is_deleted_with_its_queue,
+    a_hook_failing_too_long_is_disabled_and_success_resets_the_clock,
+    a_rotated_secret_signs_alongside_the_new_one_until_its_grace_ends,
+    a_failed_delivery_can_be_retried_by_its_owner,
+    deliveries_page_newest_first_and_stay_with_their_owner,
     deleting_a_hook_drops_its_queued_deliveries,
 );
 
@@ -229,7 +504,11 @@ mod migrations {
             .await
             .unwrap();
         assert_eq!(
-            store.delivery(delivery.id).await.unwrap().map(|d| d.id),
+            store
+                .delivery("ann", delivery.id)
+                .await
+                .unwrap()
+                .map(|d| d.id),
             Some(delivery.id)
         );
     }

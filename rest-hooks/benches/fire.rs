@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rest_hooks::{HookModel, Hooks, MemoryStore, NewHook, SqliteStore, Store};
+use rest_hooks::{HookModel, Hooks, MemoryStore, NewHook, SqliteStore, Store, TargetPolicy};
 
 /// A book, owned by the user who added it.
 #[derive(serde::Serialize, HookModel)]
@@ -27,7 +27,8 @@ rest_hooks::hook_events! {
 async fn hooks_on(store: impl Store) -> Hooks {
     let hooks = Hooks::builder(&EVENTS)
         .store(store)
-        .workers(0)
+        .target_policy(TargetPolicy::default().allow_host("example.com"))
+        .concurrency(0)
         .build()
         .await
         .expect("hooks");

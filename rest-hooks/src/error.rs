@@ -37,6 +37,15 @@ pub enum Error {
     #[error("no hook `{0}`")]
     NotFound(Uuid),
 
+    /// A payload is larger than the limit; nothing was queued.
+    #[error("the payload is {size} bytes, over the limit of {limit}")]
+    PayloadTooLarge {
+        /// The payload's size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+
     /// A payload could not be serialized.
     #[error("payload could not be serialized: {0}")]
     Payload(#[from] serde_json::Error),

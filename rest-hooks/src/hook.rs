@@ -30,6 +30,9 @@ pub struct Hook {
     pub secret: String,
     /// Whether the hook receives events.
     pub active: bool,
+    /// Why the hook was disabled, when it was (for example, every delivery failed
+    /// for days).
+    pub disabled_reason: Option<String>,
     /// When the hook was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -1,28 +1,30 @@
 //! [`Hooks`], the handle an application keeps: subscriptions, firing, and the
 //! workers that deliver.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::{Notify, watch};
+use time::OffsetDateTime;
+use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::deliverer::{Deliverer, HttpDeliverer};
-use crate::delivery::Delivery;
+use crate::delivery::retry::RetrySchedule;
+use crate::delivery::{Attempt, Deliverer, Delivery, HttpDeliverer};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventSpec, Raw};
 use crate::finder::{Audience, DefaultFinder, Finder, Firing};
 use crate::hook::{Hook, NewHook, check_secret, generate_secret, parse_target};
 use crate::index::Index;
 use crate::model::{HookInfo, HookModel, default_payload};
-use crate::policy::{AllowAll, TargetPolicy};
+use crate::policy::TargetPolicy;
 use crate::registry::Registry;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::store::WriteDeliveries;
 use crate::store::{MemoryStore, Store, from_millis, now_millis};
-use crate::worker::{Worker, WorkerConfig};
+use crate::worker::{Engine, EngineConfig, Outcome};
 
 /// The handle to an application's hooks: subscribe, fire, and deliver. Cheap to
 /// clone; every clone is the same set of hooks and workers.
@@ -34,15 +36,20 @@ use crate::worker::{Worker, WorkerConfig};
 /// # rest_hooks::hook_events! { "book.added" => bookstore.Book.created, "book.read" => bookstore.Book.read }
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), rest_hooks::Error> {
-/// use rest_hooks::{Hooks, MemoryStore, NewHook};
+/// use rest_hooks::{Hooks, MemoryStore, NewHook, TargetPolicy};
 ///
-/// let hooks = Hooks::builder(&EVENTS).store(MemoryStore::new()).build().await?;
+/// let hooks = Hooks::builder(&EVENTS)
+///     .store(MemoryStore::new())
+///     .target_policy(TargetPolicy::default().allow_host("example.com"))
+///     .concurrency(0) // this example delivers nothing
+///     .build()
+///     .await?;
 /// hooks.subscribe(NewHook::new("42", "book.added", "https://example.com/in")).await?;
 ///
 /// let book = Book { id: 1, user: 42 };
 /// assert_eq!(hooks.created(&book).await?, 1);     // one delivery queued
 /// assert_eq!(hooks.fire(BookRead, &book).await?, 0); // nobody listens
-/// # hooks.shutdown().await;
+/// # hooks.shutdown(std::time::Duration::from_secs(1)).await;
 /// # Ok(())
 /// # }
 /// ```
@@ -55,23 +62,28 @@ struct Inner {
     registry: &'static Registry,
     store: Arc<dyn Store>,
     finder: Box<dyn Finder>,
-    policy: Box<dyn TargetPolicy>,
-    index: RwLock<Index>,
+    policy: TargetPolicy,
+    max_payload: usize,
+    secret_grace: Duration,
+    index: Arc<RwLock<Index>>,
     wake: Arc<Notify>,
-    stop: watch::Sender<bool>,
-    workers: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    observers: broadcast::Sender<Outcome>,
+    stop: watch::Sender<Option<Instant>>,
+    engine: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// Builds [`Hooks`]; every setting has a default.
+/// Builds [`Hooks`]; every setting has a documented default.
 pub struct HooksBuilder {
     registry: &'static Registry,
     store: Arc<dyn Store>,
     finder: Box<dyn Finder>,
     deliverer: Option<Arc<dyn Deliverer>>,
-    policy: Box<dyn TargetPolicy>,
-    workers: usize,
+    policy: TargetPolicy,
     timeout: Duration,
-    config: WorkerConfig,
+    per_host: usize,
+    max_payload: usize,
+    secret_grace: Duration,
+    config: EngineConfig,
 }
 
 impl Hooks {
@@ -83,13 +95,18 @@ impl Hooks {
             store: Arc::new(MemoryStore::new()),
             finder: Box::new(DefaultFinder),
             deliverer: None,
-            policy: Box::new(AllowAll),
-            workers: 1,
+            policy: TargetPolicy::default(),
             timeout: Duration::from_secs(15),
-            config: WorkerConfig {
+            per_host: 16,
+            max_payload: 256 * 1024,
+            secret_grace: Duration::from_secs(24 * 3600),
+            config: EngineConfig {
+                concurrency: 64,
                 poll_interval: Duration::from_secs(1),
                 lease: Duration::from_secs(60),
-                batch: 64,
+                batch: 256,
+                schedule: RetrySchedule::default(),
+                disable_after: Duration::from_secs(5 * 86_400),
             },
         }
     }
@@ -108,23 +125,31 @@ impl HooksBuilder {
         self
     }
 
-    /// What sends a delivery. Default: an [`HttpDeliverer`] with the
-    /// [`timeout`](Self::timeout).
+    /// What sends a delivery. Default: an [`HttpDeliverer`] under the target
+    /// policy, with the [`timeout`](Self::timeout) and [`per_host`](Self::per_host)
+    /// limit.
     pub fn deliverer(mut self, deliverer: impl Deliverer) -> Self {
         self.deliverer = Some(Arc::new(deliverer));
         self
     }
 
-    /// Which targets may be subscribed. Default: [`AllowAll`].
-    pub fn target_policy(mut self, policy: impl TargetPolicy) -> Self {
-        self.policy = Box::new(policy);
+    /// Which targets may be subscribed and connected to. Default:
+    /// [`TargetPolicy::default`], public addresses only.
+    pub fn target_policy(mut self, policy: TargetPolicy) -> Self {
+        self.policy = policy;
         self
     }
 
-    /// How many delivery workers this process runs; `0` fires without delivering,
-    /// leaving the queue to other processes. Default: 1.
-    pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
+    /// How many attempts this process runs at once; `0` fires without delivering,
+    /// leaving the queue to other processes. Default: 64.
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.config.concurrency = concurrency;
+        self
+    }
+
+    /// How many requests may be in flight to one target host. Default: 16.
+    pub fn per_host(mut self, per_host: usize) -> Self {
+        self.per_host = per_host;
         self
     }
 
@@ -134,47 +159,85 @@ impl HooksBuilder {
         self
     }
 
-    /// How often idle workers look for deliveries they were not woken for, such as
-    /// those written by [`Hooks::fire_in`] or another process. Default: 1 s.
+    /// The largest payload that may be fired, in bytes. Default: 256 KiB.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// When failed deliveries are attempted again. Default:
+    /// [`RetrySchedule::default`].
+    pub fn retry_schedule(mut self, schedule: RetrySchedule) -> Self {
+        self.config.schedule = schedule;
+        self
+    }
+
+    /// How long every delivery of a hook may fail before the hook is disabled.
+    /// Default: 5 days.
+    pub fn disable_after(mut self, period: Duration) -> Self {
+        self.config.disable_after = period;
+        self
+    }
+
+    /// How long a rotated-out secret keeps signing. Default: 24 hours.
+    pub fn secret_grace(mut self, grace: Duration) -> Self {
+        self.secret_grace = grace;
+        self
+    }
+
+    /// How often the engine looks for deliveries it was not woken for: due
+    /// retries, and those written by [`Hooks::fire_in`] or another process.
+    /// Default: 1 s.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.config.poll_interval = interval;
         self
     }
 
-    /// Loads the active hooks into the in-memory index and starts the workers on
-    /// the current tokio runtime.
+    /// How long a leased delivery stays taken before another worker may take it
+    /// (after a crash, say). Default: 60 s; keep it above the timeout.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self
+    }
+
+    /// Loads the active hooks into the in-memory index and starts the delivery
+    /// engine on the current tokio runtime.
     pub async fn build(self) -> Result<Hooks> {
-        let index = Index::new(self.store.active_hooks().await?);
+        let index = Arc::new(RwLock::new(Index::new(self.store.active_hooks().await?)));
         let deliverer = match self.deliverer {
             Some(deliverer) => deliverer,
-            None => {
-                Arc::new(HttpDeliverer::new(self.timeout).map_err(|e| Error::Store(Box::new(e)))?)
-            }
+            None => Arc::new(
+                HttpDeliverer::new(self.policy.clone(), self.timeout, self.per_host)
+                    .map_err(|e| Error::Store(Box::new(e)))?,
+            ),
         };
-        let (stop, _) = watch::channel(false);
+        let (stop, stopped) = watch::channel(None);
         let wake = Arc::new(Notify::new());
-        let workers = (0..self.workers)
-            .map(|_| {
-                let worker = Worker {
-                    store: Arc::clone(&self.store),
-                    deliverer: Arc::clone(&deliverer),
-                    wake: Arc::clone(&wake),
-                    stop: stop.subscribe(),
-                    config: self.config,
-                };
-                tokio::spawn(worker.run())
-            })
-            .collect();
+        let (observers, _) = broadcast::channel(1024);
+        let engine = (self.config.concurrency > 0).then(|| {
+            let engine = Arc::new(Engine {
+                store: Arc::clone(&self.store),
+                deliverer,
+                index: Arc::clone(&index),
+                observers: observers.clone(),
+                wake: Arc::clone(&wake),
+                config: self.config,
+            });
+            tokio::spawn(engine.run(stopped))
+        });
         Ok(Hooks {
             inner: Arc::new(Inner {
                 registry: self.registry,
                 store: self.store,
                 finder: self.finder,
                 policy: self.policy,
-                index: RwLock::new(index),
+                max_payload: self.max_payload,
+                secret_grace: self.secret_grace,
+                index,
                 wake,
+                observers,
                 stop,
-                workers: std::sync::Mutex::new(workers),
+                engine: Mutex::new(engine),
             }),
         })
     }
@@ -195,12 +258,6 @@ impl Hooks {
             return Err(Error::UnknownEvent(new.event));
         }
         let url = parse_target(&new.target)?;
-        if let Err(reason) = self.inner.policy.check(&url).await {
-            return Err(Error::TargetNotAllowed {
-                target: new.target,
-                reason,
-            });
-        }
         let secret = match new.secret {
             Some(secret) => {
                 check_secret(&secret)?;
@@ -208,6 +265,12 @@ impl Hooks {
             }
             None => generate_secret()?,
         };
+        if let Err(reason) = self.inner.policy.check(&url).await {
+            return Err(Error::TargetNotAllowed {
+                target: new.target,
+                reason,
+            });
+        }
         let hook = Hook {
             id: Uuid::now_v7(),
             owner: new.owner,
@@ -215,6 +278,7 @@ impl Hooks {
             target: url.into(),
             secret,
             active: true,
+            disabled_reason: None,
             // Stores keep milliseconds: the hook returned is the hook stored.
             created_at: from_millis(now_millis()),
             metadata: new.metadata,
@@ -249,9 +313,66 @@ impl Hooks {
         self.inner.store.hooks(owner).await
     }
 
-    /// The delivery with this id.
-    pub async fn delivery(&self, id: Uuid) -> Result<Option<Delivery>> {
-        self.inner.store.delivery(id).await
+    /// Gives the owner's hook a new secret. The old one keeps signing alongside it
+    /// (a second signature in `webhook-signature`) for the
+    /// [grace period](HooksBuilder::secret_grace), so receivers can switch over.
+    pub async fn rotate_secret(&self, owner: &str, id: Uuid) -> Result<Hook> {
+        let secret = generate_secret()?;
+        let until = OffsetDateTime::now_utc() + self.inner.secret_grace;
+        self.inner
+            .store
+            .rotate_secret(owner, id, &secret, until)
+            .await?
+            .ok_or(Error::NotFound(id))
+    }
+
+    /// The owner's delivery.
+    pub async fn delivery(&self, owner: &str, id: Uuid) -> Result<Delivery> {
+        self.inner
+            .store
+            .delivery(owner, id)
+            .await?
+            .ok_or(Error::NotFound(id))
+    }
+
+    /// The owner's hook's deliveries, newest first: at most `limit`, older than
+    /// `before` when given (the last id of the previous page).
+    pub async fn deliveries(
+        &self,
+        owner: &str,
+        hook_id: Uuid,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>> {
+        self.get(owner, hook_id).await?;
+        self.inner
+            .store
+            .deliveries(owner, hook_id, before, limit)
+            .await
+    }
+
+    /// The attempts at the owner's delivery, newest first: when, status or error,
+    /// how long, and the start of the response.
+    pub async fn attempts(&self, owner: &str, delivery_id: Uuid) -> Result<Vec<Attempt>> {
+        self.delivery(owner, delivery_id).await?;
+        self.inner.store.attempts(owner, delivery_id).await
+    }
+
+    /// Attempts the owner's delivery once more, now: for one that failed, or even
+    /// one that was delivered. A pending one is left as it is.
+    pub async fn retry(&self, owner: &str, delivery_id: Uuid) -> Result<()> {
+        self.delivery(owner, delivery_id).await?;
+        if self.inner.store.retry(owner, delivery_id).await? {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// A stream of the outcome of every attempt this process makes (the
+    /// `hook_sent_event` of django-rest-hooks, which reports successes only).
+    /// A receiver that falls more than 1,024 outcomes behind misses the oldest.
+    pub fn observe(&self) -> broadcast::Receiver<Outcome> {
+        self.inner.observers.subscribe()
     }
 
     /// Fires the `created` event of the model, if the table maps one. Returns how
@@ -365,14 +486,19 @@ impl Hooks {
         self.inner.wake.notify_one();
     }
 
-    /// Stops the workers of this process after the attempts they have started.
-    pub async fn shutdown(&self) {
-        self.inner.stop.send_replace(true);
-        let workers = std::mem::take(&mut *self.workers());
-        for worker in workers {
-            if let Err(error) = worker.await {
-                tracing::error!(%error, "a delivery worker ended abnormally");
-            }
+    /// Stops the delivery engine of this process: no more leasing; attempts under
+    /// way may finish until `deadline` has passed, and those still running then are
+    /// abandoned and their deliveries given back to the queue for the next start.
+    /// Outcomes are recorded before it returns.
+    pub async fn shutdown(&self, deadline: Duration) {
+        self.inner
+            .stop
+            .send_replace(Some(Instant::now() + deadline));
+        let engine = self.engine().take();
+        if let Some(engine) = engine
+            && let Err(error) = engine.await
+        {
+            tracing::error!(%error, "the delivery engine ended abnormally");
         }
     }
 
@@ -417,7 +543,7 @@ impl Hooks {
             owner = model.owner();
             owner.as_deref().map_or(Audience::Nobody, Audience::Owner)
         };
-        self.deliveries(spec, audience, |hook| model.payload(hook))
+        self.build_deliveries(spec, audience, |hook| model.payload(hook))
     }
 
     fn raw_deliveries<P: Serialize + ?Sized>(
@@ -427,10 +553,10 @@ impl Hooks {
         owner: Option<&str>,
     ) -> Result<Vec<Delivery>> {
         let audience = owner.map_or(Audience::Everyone, Audience::Owner);
-        self.deliveries(spec, audience, |hook| default_payload(hook, payload))
+        self.build_deliveries(spec, audience, |hook| default_payload(hook, payload))
     }
 
-    fn deliveries(
+    fn build_deliveries(
         &self,
         spec: &'static EventSpec,
         audience: Audience<'_>,
@@ -457,6 +583,12 @@ impl Hooks {
                     target: &hook.target,
                 };
                 let body = serde_json::to_vec(&payload(&info)?)?;
+                if body.len() > self.inner.max_payload {
+                    return Err(Error::PayloadTooLarge {
+                        size: body.len(),
+                        limit: self.inner.max_payload,
+                    });
+                }
                 Ok(Delivery::new(hook, body))
             })
             .collect()
@@ -487,9 +619,9 @@ impl Hooks {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn workers(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+    fn engine(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
         self.inner
-            .workers
+            .engine
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

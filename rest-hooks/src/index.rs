@@ -56,6 +56,20 @@ impl Index {
         }
     }
 
+    /// Removes the hook with this id, wherever it is.
+    pub(crate) fn remove_id(&mut self, id: Uuid) {
+        let found = self
+            .by_event
+            .values()
+            .flat_map(|e| e.by_owner.values())
+            .flatten()
+            .find(|h| h.id == id)
+            .map(Arc::clone);
+        if let Some(hook) = found {
+            self.remove(&hook);
+        }
+    }
+
     /// The hooks subscribed to `event`; `None` when there are none.
     pub(crate) fn subscribers(&self, event: &str) -> Option<Subscribers<'_>> {
         self.by_event.get(event).map(|hooks| Subscribers { hooks })
@@ -106,6 +120,7 @@ mod tests {
             target: "http://127.0.0.1:9/".into(),
             secret: "whsec_x".into(),
             active,
+            disabled_reason: None,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             metadata: serde_json::Value::Null,
         }

@@ -39,8 +39,7 @@
 // Library code reports errors; a panic here is a bug.
 #![warn(clippy::unwrap_used, clippy::panic)]
 
-mod deliverer;
-mod delivery;
+pub mod delivery;
 mod error;
 mod event;
 mod finder;
@@ -57,8 +56,12 @@ mod worker;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use deliverer::{Deliverer, HttpDeliverer};
-pub use delivery::{Delivery, DeliveryState, Settle};
+pub use delivery::retry::RetrySchedule;
+pub use delivery::sign::{self, verify};
+pub use delivery::{
+    Attempt, AttemptResult, Deliverer, Delivery, DeliveryState, HookChange, HttpDeliverer, Next,
+    Outgoing, Recorded, Sent,
+};
 pub use error::{Error, Result};
 pub use event::{Event, EventSpec, ModelAction, Raw};
 pub use finder::{Audience, DefaultFinder, Finder, Firing};
@@ -66,13 +69,14 @@ pub use hook::{Hook, MAX_TARGET_LEN, NewHook};
 pub use hooks::{Hooks, HooksBuilder};
 pub use index::Subscribers;
 pub use model::{HookInfo, HookModel, default_payload};
-pub use policy::{AllowAll, TargetPolicy};
+pub use policy::{NotAllowed, TargetPolicy};
 pub use registry::Registry;
 #[cfg(feature = "postgres")]
 pub use store::PgStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
-pub use store::{MemoryStore, Store};
+pub use store::{Disable, MemoryStore, Store};
+pub use worker::Outcome;
 
 /// Declares the events of an application: one `"name" => app.Model.action` entry each.
 ///

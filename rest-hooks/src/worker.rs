@@ -1,76 +1,273 @@
-//! The delivery workers: tokio tasks that lease due deliveries from the store, hand
-//! each to the [`Deliverer`], and record the outcome.
+//! The delivery engine of one process: a dispatcher that leases due deliveries
+//! whenever it has room, a task per attempt, and a recorder that writes outcomes
+//! in batches and tells the in-memory index and the observers.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinSet;
+use time::OffsetDateTime;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch};
+use tokio::task::{Id, JoinSet};
+use tokio::time::Instant;
+use tracing::Instrument;
+use uuid::Uuid;
 
-use crate::deliverer::Deliverer;
-use crate::delivery::Delivery;
-use crate::store::Store;
+use crate::delivery::retry::RetrySchedule;
+use crate::delivery::{
+    Attempt, AttemptResult, Deliverer, Delivery, HookChange, Next, Outgoing, Recorded, Sent,
+};
+use crate::index::Index;
+use crate::store::{Disable, Store};
 
-/// How workers take work from the queue.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct WorkerConfig {
-    /// How often an idle worker looks for due deliveries it was not woken for
-    /// (written by another process, or by a transaction it did not see commit).
+/// How the engine takes work from the queue.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineConfig {
+    /// Attempts in flight at once in this process; 0 runs no engine.
+    pub concurrency: usize,
+    /// How often an idle dispatcher looks for deliveries it was not woken for
+    /// (written by another process, by a committed transaction, or due for retry).
     pub poll_interval: Duration,
     /// How long a leased delivery stays taken before it is due again.
     pub lease: Duration,
     /// How many deliveries one lease takes at most.
     pub batch: usize,
+    /// When failed deliveries are attempted again.
+    pub schedule: RetrySchedule,
+    /// How long every delivery of a hook may fail before the hook is disabled.
+    pub disable_after: Duration,
 }
 
-pub(crate) struct Worker {
+/// What an attempt's outcome tells observers.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The delivery, as it was leased.
+    pub delivery: Delivery,
+    /// The attempt.
+    pub attempt: Attempt,
+    /// What follows it.
+    pub next: Next,
+}
+
+/// The stop signal: `Some(deadline)` stops leasing; attempts still running at the
+/// deadline are abandoned and their deliveries given back to the queue.
+pub(crate) type Stop = watch::Receiver<Option<Instant>>;
+
+pub(crate) struct Engine {
     pub store: Arc<dyn Store>,
     pub deliverer: Arc<dyn Deliverer>,
-    pub wake: Arc<Notify>,
-    pub stop: watch::Receiver<bool>,
-    pub config: WorkerConfig,
+    pub index: Arc<RwLock<Index>>,
+    pub observers: broadcast::Sender<Outcome>,
+    pub wake: Arc<tokio::sync::Notify>,
+    pub config: EngineConfig,
 }
 
-impl Worker {
-    pub(crate) async fn run(mut self) {
-        loop {
-            self.drain().await;
+struct Done {
+    delivery: Delivery,
+    recorded: Recorded,
+}
+
+impl Engine {
+    pub(crate) async fn run(self: Arc<Self>, mut stop: Stop) {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let (done, outcomes) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(Arc::clone(&self).record(outcomes));
+        let mut attempts = JoinSet::new();
+        let mut leased: HashMap<Id, Uuid> = HashMap::new();
+
+        while stop.borrow().is_none() {
+            let room = permits.available_permits().min(self.config.batch);
+            if room > 0 {
+                match self.store.lease(room, self.config.lease).await {
+                    Ok(batch) if !batch.is_empty() => {
+                        for outgoing in batch {
+                            let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                                break;
+                            };
+                            let id = outgoing.delivery.id;
+                            let task = attempts.spawn(Arc::clone(&self).attempt(
+                                outgoing,
+                                permit,
+                                done.clone(),
+                            ));
+                            leased.insert(task.id(), id);
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "could not lease deliveries"),
+                }
+            }
             tokio::select! {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(self.config.poll_interval) => {}
-                // Stopped, or every `Hooks` handle is gone.
-                _ = self.stop.changed() => return,
+                Some(finished) = attempts.join_next_with_id(), if !attempts.is_empty() => {
+                    forget(&mut leased, finished);
+                }
+                changed = stop.changed() => if changed.is_err() { break },
             }
         }
-    }
 
-    /// Delivers batches until none is due.
-    async fn drain(&mut self) {
-        while !*self.stop.borrow() {
-            match self.store.lease(self.config.batch, self.config.lease).await {
-                Ok(batch) if batch.is_empty() => return,
-                Ok(batch) => self.deliver(batch).await,
-                Err(error) => {
-                    tracing::warn!(%error, "could not lease deliveries");
-                    return;
+        // Stopping: let the attempts under way finish until the deadline.
+        let deadline = stop.borrow().unwrap_or_else(Instant::now);
+        while !attempts.is_empty() {
+            match tokio::time::timeout_at(deadline, attempts.join_next_with_id()).await {
+                Ok(Some(finished)) => forget(&mut leased, finished),
+                Ok(None) => break,
+                Err(_) => {
+                    attempts.abort_all();
+                    while let Some(finished) = attempts.join_next_with_id().await {
+                        forget(&mut leased, finished);
+                    }
                 }
             }
         }
+        // What was abandoned goes back to the queue, due at once for the next start.
+        let abandoned: Vec<Uuid> = leased.into_values().collect();
+        if let Err(error) = self.store.release(&abandoned).await {
+            tracing::warn!(%error, "could not give back abandoned deliveries; their leases will expire");
+        }
+        drop(done);
+        if let Err(error) = recorder.await {
+            tracing::error!(%error, "the delivery recorder ended abnormally");
+        }
     }
 
-    async fn deliver(&self, batch: Vec<Delivery>) {
-        let mut attempts = JoinSet::new();
-        for delivery in batch {
-            let store = Arc::clone(&self.store);
-            let deliverer = Arc::clone(&self.deliverer);
-            attempts.spawn(async move {
-                let outcome = deliverer.deliver(&delivery).await;
-                if let Err(error) = store.settle(delivery.id, outcome).await {
-                    // The lease runs out and the delivery is attempted again.
-                    tracing::warn!(delivery = %delivery.id, %error, "could not record a delivery's outcome");
-                }
+    async fn attempt(
+        self: Arc<Self>,
+        outgoing: Outgoing,
+        _permit: OwnedSemaphorePermit,
+        done: mpsc::UnboundedSender<Done>,
+    ) {
+        let delivery = &outgoing.delivery;
+        let span = tracing::info_span!("delivery", id = %delivery.id, hook = %delivery.hook_id, event = %delivery.event);
+        async {
+            let attempted_at = OffsetDateTime::now_utc();
+            let started = Instant::now();
+            let sent = self.deliverer.deliver(&outgoing).await;
+            let elapsed = started.elapsed();
+            let next = self.next(&sent, delivery.attempts + 1);
+            report(&sent.result, next, elapsed);
+            let attempt = Attempt {
+                delivery_id: delivery.id,
+                hook_id: delivery.hook_id,
+                attempted_at,
+                result: sent.result,
+                duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                response_body: sent.response_body,
+            };
+            // The recorder outlives every attempt; if it were gone, the lease would
+            // expire and the delivery be attempted again.
+            let _ = done.send(Done {
+                delivery: delivery.clone(),
+                recorded: Recorded { attempt, next },
             });
         }
-        while attempts.join_next().await.is_some() {}
+        .instrument(span)
+        .await;
+    }
+
+    /// What follows attempt number `attempt` that got `sent`.
+    fn next(&self, sent: &Sent, attempt: u32) -> Next {
+        match sent.result {
+            ref result if result.is_success() => Next::Delivered,
+            AttemptResult::Status(410) => Next::HookGone,
+            ref result => {
+                let retry_after = match result {
+                    AttemptResult::Status(429 | 503) => sent.retry_after,
+                    _ => None,
+                };
+                let random =
+                    getrandom::u64().map_or(0.5, |r| (r >> 11) as f64 / (1u64 << 53) as f64);
+                match self
+                    .config
+                    .schedule
+                    .next_delay(attempt, retry_after, random)
+                {
+                    Some(delay) => Next::RetryAt(OffsetDateTime::now_utc() + delay),
+                    None => Next::Failed,
+                }
+            }
+        }
+    }
+
+    /// Writes outcomes in batches: whatever has arrived while the last batch was
+    /// being written goes in the next one.
+    async fn record(self: Arc<Self>, mut outcomes: mpsc::UnboundedReceiver<Done>) {
+        let mut batch = Vec::new();
+        while outcomes.recv_many(&mut batch, 1000).await > 0 {
+            let recorded: Vec<Recorded> = batch.iter().map(|d| d.recorded.clone()).collect();
+            let disable = Disable {
+                failing_since_before: OffsetDateTime::now_utc() - self.config.disable_after,
+                after_days: self.config.disable_after.as_secs() / 86_400,
+            };
+            match self.store.record(&recorded, &disable).await {
+                Ok(changes) => {
+                    self.follow(&changes);
+                    for done in batch.drain(..) {
+                        // Nobody listening is fine.
+                        let _ = self.observers.send(Outcome {
+                            delivery: done.delivery,
+                            attempt: done.recorded.attempt,
+                            next: done.recorded.next,
+                        });
+                    }
+                }
+                Err(error) => {
+                    // The leases expire and these deliveries are attempted again.
+                    tracing::warn!(%error, count = batch.len(), "could not record delivery outcomes");
+                    batch.clear();
+                }
+            }
+        }
+    }
+
+    /// Keeps the in-memory index in step with hooks that recording disabled or
+    /// deleted.
+    fn follow(&self, changes: &[HookChange]) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut index = self
+            .index
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for change in changes {
+            let (HookChange::Disabled(id) | HookChange::Deleted(id)) = change;
+            index.remove_id(*id);
+        }
+    }
+}
+
+fn forget(leased: &mut HashMap<Id, Uuid>, finished: Result<(Id, ()), tokio::task::JoinError>) {
+    let id = match finished {
+        Ok((id, ())) => id,
+        Err(error) => {
+            if error.is_panic() {
+                tracing::error!(%error, "a delivery attempt panicked");
+            }
+            // An aborted attempt stays in `leased`: it is given back.
+            if error.is_cancelled() {
+                return;
+            }
+            error.id()
+        }
+    };
+    leased.remove(&id);
+}
+
+/// Counters and a latency histogram through `metrics`.
+fn report(result: &AttemptResult, next: Next, elapsed: Duration) {
+    let outcome = match next {
+        Next::Delivered => "delivered",
+        Next::RetryAt(_) => "retry",
+        Next::Failed => "failed",
+        Next::HookGone => "gone",
+    };
+    metrics::counter!("rest_hooks_attempts_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("rest_hooks_attempt_seconds").record(elapsed.as_secs_f64());
+    match next {
+        Next::Delivered => tracing::debug!(?result, ?elapsed, "delivered"),
+        _ => tracing::info!(?result, ?elapsed, outcome, "not delivered"),
     }
 }

@@ -3,14 +3,15 @@
 
 #![allow(dead_code, reason = "each test file uses a part of this module")]
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use rest_hooks::{MemoryStore, PgStore, SqliteStore};
+use axum::response::IntoResponse;
+use rest_hooks::{MemoryStore, PgStore, SqliteStore, TargetPolicy};
 use tokio::sync::Notify;
 
 /// How long a test waits for something that should happen at once, before it
@@ -38,6 +39,37 @@ pub struct Receiver {
 struct Inbox {
     received: Mutex<VecDeque<Received>>,
     arrived: Notify,
+    /// Replies to give, per path, in turn; 200 once they run out.
+    script: Mutex<HashMap<String, VecDeque<Reply>>>,
+}
+
+/// How the receiver answers one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub delay: Duration,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            delay: Duration::ZERO,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Answers only after `delay`, as a slow receiver does.
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
 }
 
 impl Receiver {
@@ -85,6 +117,17 @@ impl Receiver {
         all
     }
 
+    /// Answers the next requests to `path` with `replies`, in turn.
+    pub fn script(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
+        self.inner
+            .script
+            .lock()
+            .unwrap()
+            .entry(path.to_owned())
+            .or_default()
+            .extend(replies);
+    }
+
     /// What arrived and was not taken yet.
     pub fn pending(&self) -> usize {
         self.inner.received.lock().unwrap().len()
@@ -96,16 +139,35 @@ async fn record(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> impl IntoResponse {
     let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let path = uri.path().to_owned();
+    let reply = inbox
+        .script
+        .lock()
+        .unwrap()
+        .get_mut(&path)
+        .and_then(VecDeque::pop_front)
+        .unwrap_or(Reply::status(200));
     inbox.received.lock().unwrap().push_back(Received {
-        path: uri.path().to_owned(),
+        path,
         headers,
         body: json,
         raw: body,
     });
     inbox.arrived.notify_waiters();
-    StatusCode::OK
+    tokio::time::sleep(reply.delay).await;
+    let mut response = (StatusCode::from_u16(reply.status).unwrap(), "ok").into_response();
+    for (name, value) in reply.headers {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response
+}
+
+/// The target policy of the tests: the default, plus 127.0.0.1 where the
+/// receivers listen.
+pub fn loopback_policy() -> TargetPolicy {
+    TargetPolicy::default().allow_ip([127, 0, 0, 1].into())
 }
 
 /// A store for one test, with what must outlive it (a temp dir, a schema).

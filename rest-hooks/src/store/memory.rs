@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Store, lease_millis, now_millis};
-use crate::delivery::{Delivery, DeliveryState, Settle};
+use super::{Disable, Store, lease_millis, millis, now_millis};
+use crate::delivery::{Attempt, Delivery, DeliveryState, HookChange, Next, Outgoing, Recorded};
 use crate::error::Result;
 use crate::hook::Hook;
 
@@ -22,8 +23,16 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    hooks: BTreeMap<Uuid, Hook>,
+    hooks: BTreeMap<Uuid, Stored>,
     deliveries: BTreeMap<Uuid, Queued>,
+    attempts: Vec<Attempt>,
+}
+
+#[derive(Debug)]
+struct Stored {
+    hook: Hook,
+    previous_secret: Option<(String, i64)>,
+    failing_since: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -48,49 +57,95 @@ impl MemoryStore {
     }
 }
 
+impl State {
+    fn owned_hook(&mut self, owner: &str, id: Uuid) -> Option<&mut Stored> {
+        self.hooks.get_mut(&id).filter(|s| s.hook.owner == owner)
+    }
+
+    fn remove_hook(&mut self, id: Uuid) {
+        self.hooks.remove(&id);
+        self.deliveries.retain(|_, q| q.delivery.hook_id != id);
+        self.attempts.retain(|a| a.hook_id != id);
+    }
+
+    /// Marks the hook failing since `now` unless it already is; disables it when it
+    /// has been failing since before the cutoff.
+    fn failed(&mut self, hook_id: Uuid, now: i64, disable: &Disable) -> Option<HookChange> {
+        let stored = self.hooks.get_mut(&hook_id)?;
+        let since = *stored.failing_since.get_or_insert(now);
+        if !stored.hook.active || since > millis(disable.failing_since_before) {
+            return None;
+        }
+        stored.hook.active = false;
+        stored.hook.disabled_reason = Some(disable.reason());
+        for queued in self.deliveries.values_mut() {
+            if queued.delivery.hook_id == hook_id && queued.delivery.state == DeliveryState::Pending
+            {
+                queued.delivery.state = DeliveryState::Failed;
+            }
+        }
+        Some(HookChange::Disabled(hook_id))
+    }
+}
+
 #[async_trait]
 impl Store for MemoryStore {
     async fn insert_hook(&self, hook: &Hook) -> Result<()> {
-        self.state().hooks.insert(hook.id, hook.clone());
+        let stored = Stored {
+            hook: hook.clone(),
+            previous_secret: None,
+            failing_since: None,
+        };
+        self.state().hooks.insert(hook.id, stored);
         Ok(())
     }
 
     async fn hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>> {
-        Ok(self
-            .state()
-            .hooks
-            .get(&id)
-            .filter(|h| h.owner == owner)
-            .cloned())
+        Ok(self.state().owned_hook(owner, id).map(|s| s.hook.clone()))
     }
 
     async fn hooks(&self, owner: &str) -> Result<Vec<Hook>> {
-        Ok(self
-            .state()
+        let state = self.state();
+        Ok(state
             .hooks
             .values()
-            .filter(|h| h.owner == owner)
-            .cloned()
+            .filter(|s| s.hook.owner == owner)
+            .map(|s| s.hook.clone())
             .collect())
     }
 
     async fn delete_hook(&self, owner: &str, id: Uuid) -> Result<bool> {
         let mut state = self.state();
-        if state.hooks.get(&id).is_none_or(|h| h.owner != owner) {
+        if state.owned_hook(owner, id).is_none() {
             return Ok(false);
         }
-        state.hooks.remove(&id);
-        state.deliveries.retain(|_, q| q.delivery.hook_id != id);
+        state.remove_hook(id);
         Ok(true)
     }
 
+    async fn rotate_secret(
+        &self,
+        owner: &str,
+        id: Uuid,
+        secret: &str,
+        previous_until: OffsetDateTime,
+    ) -> Result<Option<Hook>> {
+        let mut state = self.state();
+        let Some(stored) = state.owned_hook(owner, id) else {
+            return Ok(None);
+        };
+        let previous = std::mem::replace(&mut stored.hook.secret, secret.to_owned());
+        stored.previous_secret = Some((previous, millis(previous_until)));
+        Ok(Some(stored.hook.clone()))
+    }
+
     async fn active_hooks(&self) -> Result<Vec<Hook>> {
-        Ok(self
-            .state()
+        let state = self.state();
+        Ok(state
             .hooks
             .values()
-            .filter(|h| h.active)
-            .cloned()
+            .filter(|s| s.hook.active)
+            .map(|s| s.hook.clone())
             .collect())
     }
 
@@ -108,12 +163,14 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Delivery>> {
+    async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Outgoing>> {
         let now = now_millis();
         let until = now.saturating_add(lease_millis(lease));
         let mut state = self.state();
-        let mut due: Vec<&mut Queued> = state
-            .deliveries
+        let State {
+            hooks, deliveries, ..
+        } = &mut *state;
+        let mut due: Vec<&mut Queued> = deliveries
             .values_mut()
             .filter(|q| {
                 q.delivery.state == DeliveryState::Pending
@@ -127,21 +184,125 @@ impl Store for MemoryStore {
             .take(limit)
             .map(|q| {
                 q.leased_until = Some(until);
-                q.delivery.clone()
+                let mut secrets = Vec::new();
+                if let Some(stored) = hooks.get(&q.delivery.hook_id) {
+                    secrets.push(stored.hook.secret.clone());
+                    if let Some((previous, valid_until)) = &stored.previous_secret
+                        && *valid_until > now
+                    {
+                        secrets.push(previous.clone());
+                    }
+                }
+                Outgoing {
+                    delivery: q.delivery.clone(),
+                    secrets,
+                }
             })
             .collect())
     }
 
-    async fn settle(&self, id: Uuid, outcome: Settle) -> Result<()> {
-        if let Some(queued) = self.state().deliveries.get_mut(&id) {
-            queued.delivery.attempts += 1;
-            queued.leased_until = None;
-            queued.delivery.state = outcome.state();
+    async fn release(&self, ids: &[Uuid]) -> Result<()> {
+        let mut state = self.state();
+        for id in ids {
+            if let Some(queued) = state.deliveries.get_mut(id) {
+                queued.leased_until = None;
+            }
         }
         Ok(())
     }
 
-    async fn delivery(&self, id: Uuid) -> Result<Option<Delivery>> {
-        Ok(self.state().deliveries.get(&id).map(|q| q.delivery.clone()))
+    async fn record(&self, recorded: &[Recorded], disable: &Disable) -> Result<Vec<HookChange>> {
+        let now = now_millis();
+        let mut state = self.state();
+        let mut changes = Vec::new();
+        for Recorded { attempt, next } in recorded {
+            if *next == Next::HookGone {
+                state.remove_hook(attempt.hook_id);
+                changes.push(HookChange::Deleted(attempt.hook_id));
+                continue;
+            }
+            state.attempts.push(attempt.clone());
+            if let Some(queued) = state.deliveries.get_mut(&attempt.delivery_id) {
+                queued.delivery.attempts += 1;
+                queued.leased_until = None;
+                match next {
+                    Next::Delivered => queued.delivery.state = DeliveryState::Delivered,
+                    Next::RetryAt(at) => queued.due_at = millis(*at),
+                    Next::Failed | Next::HookGone => queued.delivery.state = DeliveryState::Failed,
+                }
+            }
+            if *next == Next::Delivered {
+                if let Some(stored) = state.hooks.get_mut(&attempt.hook_id) {
+                    stored.failing_since = None;
+                }
+            } else if let Some(change) = state.failed(attempt.hook_id, now, disable) {
+                changes.push(change);
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>> {
+        let state = self.state();
+        Ok(state
+            .deliveries
+            .get(&id)
+            .map(|q| &q.delivery)
+            .filter(|d| d.owner == owner)
+            .cloned())
+    }
+
+    async fn deliveries(
+        &self,
+        owner: &str,
+        hook_id: Uuid,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>> {
+        let state = self.state();
+        Ok(state
+            .deliveries
+            .values()
+            .rev()
+            .map(|q| &q.delivery)
+            .filter(|d| d.hook_id == hook_id && d.owner == owner && before.is_none_or(|b| d.id < b))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn attempts(&self, owner: &str, delivery_id: Uuid) -> Result<Vec<Attempt>> {
+        let state = self.state();
+        if state
+            .deliveries
+            .get(&delivery_id)
+            .is_none_or(|q| q.delivery.owner != owner)
+        {
+            return Ok(Vec::new());
+        }
+        Ok(state
+            .attempts
+            .iter()
+            .rev()
+            .filter(|a| a.delivery_id == delivery_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn retry(&self, owner: &str, delivery_id: Uuid) -> Result<bool> {
+        let now = now_millis();
+        let mut state = self.state();
+        match state.deliveries.get_mut(&delivery_id) {
+            Some(queued)
+                if queued.delivery.owner == owner
+                    && queued.delivery.state != DeliveryState::Pending =>
+            {
+                queued.delivery.state = DeliveryState::Pending;
+                queued.due_at = now;
+                queued.leased_until = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::delivery::{Delivery, Settle};
+use crate::delivery::{Attempt, Delivery, HookChange, Outgoing, Recorded};
 use crate::error::Result;
 use crate::hook::Hook;
 
@@ -28,8 +29,8 @@ pub use sqlite::SqliteStore;
 
 /// Hooks and their delivery queue, kept by one backend.
 ///
-/// Every method that takes an owner scopes to it: another owner's hook is as absent
-/// as one that never existed.
+/// Every method that takes an owner scopes to it: another owner's hook or delivery
+/// is as absent as one that never existed.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores a new hook.
@@ -41,25 +42,74 @@ pub trait Store: Send + Sync + 'static {
     /// The owner's hooks, oldest first.
     async fn hooks(&self, owner: &str) -> Result<Vec<Hook>>;
 
-    /// Deletes the owner's hook and its queued deliveries; `false` when the owner
-    /// has no such hook.
+    /// Deletes the owner's hook with its deliveries and their attempts; `false` when
+    /// the owner has no such hook.
     async fn delete_hook(&self, owner: &str, id: Uuid) -> Result<bool>;
+
+    /// Replaces the owner's hook's secret with `secret`; the old one keeps signing
+    /// too until `previous_until`. `None` when the owner has no such hook.
+    async fn rotate_secret(
+        &self,
+        owner: &str,
+        id: Uuid,
+        secret: &str,
+        previous_until: OffsetDateTime,
+    ) -> Result<Option<Hook>>;
 
     /// Every active hook of every owner: what the in-memory index is built from.
     async fn active_hooks(&self) -> Result<Vec<Hook>>;
 
-    /// Queues deliveries, all or none.
+    /// Queues deliveries, all or none, due at once.
     async fn enqueue(&self, deliveries: &[Delivery]) -> Result<()>;
 
-    /// Takes up to `limit` due deliveries for `lease`: until it runs out, no other
-    /// worker gets them; after it, they are due again unless settled.
-    async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Delivery>>;
+    /// Takes up to `limit` due deliveries for `lease`, oldest due first: until it runs
+    /// out, no other worker gets them; after it, they are due again unless recorded.
+    async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Outgoing>>;
 
-    /// Records how an attempt at a leased delivery ended.
-    async fn settle(&self, id: Uuid, outcome: Settle) -> Result<()>;
+    /// Gives leased deliveries back, due at once, without an attempt (a worker that
+    /// stops before it sends them).
+    async fn release(&self, ids: &[Uuid]) -> Result<()>;
 
-    /// The delivery with this id, in whatever state.
-    async fn delivery(&self, id: Uuid) -> Result<Option<Delivery>>;
+    /// Records attempts and what follows them, in one transaction: the attempt log,
+    /// the deliveries' states, hooks deleted by `410 Gone`, and hooks disabled because
+    /// every delivery has failed since before `disable.failing_since_before`.
+    async fn record(&self, recorded: &[Recorded], disable: &Disable) -> Result<Vec<HookChange>>;
+
+    /// The owner's delivery with this id.
+    async fn delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>>;
+
+    /// The owner's hook's deliveries, newest first: at most `limit`, older than
+    /// `before` when given.
+    async fn deliveries(
+        &self,
+        owner: &str,
+        hook_id: Uuid,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>>;
+
+    /// The attempts at the owner's delivery, newest first.
+    async fn attempts(&self, owner: &str, delivery_id: Uuid) -> Result<Vec<Attempt>>;
+
+    /// Makes the owner's delivery due again at once, for one more attempt; `false`
+    /// when the owner has no such delivery, or it is pending already.
+    async fn retry(&self, owner: &str, delivery_id: Uuid) -> Result<bool>;
+}
+
+/// When recording failures disables a hook.
+#[derive(Debug, Clone, Copy)]
+pub struct Disable {
+    /// Hooks whose deliveries have all failed since before this are disabled.
+    pub failing_since_before: OffsetDateTime,
+    /// The number of days that is, for the reason the owner reads.
+    pub after_days: u64,
+}
+
+impl Disable {
+    /// The reason a disabled hook shows.
+    pub fn reason(&self) -> String {
+        format!("every delivery failed for {} days", self.after_days)
+    }
 }
 
 /// Milliseconds since the Unix epoch, as the stores keep times.

@@ -2,15 +2,43 @@
 //! a caller's transaction.
 
 use async_trait::async_trait;
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
-use super::from_millis;
-use crate::delivery::{Delivery, DeliveryState};
+use super::{from_millis, millis};
+use crate::delivery::{Attempt, AttemptResult, Delivery, DeliveryState, Next, Outgoing, Recorded};
 use crate::error::{Error, Result};
 use crate::hook::Hook;
 
-/// A hook row: id, owner, event, target, secret, active, created_at, metadata.
-pub(super) type HookRow = (String, String, String, String, String, bool, i64, String);
+/// A hook row: id, owner, event, target, secret, active, created_at, metadata,
+/// disabled_reason.
+pub(super) type HookRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    i64,
+    String,
+    Option<String>,
+);
+
+/// An attempt row: delivery_id, hook_id, attempted_at, status, error, duration_ms,
+/// response_body.
+pub(super) type AttemptRow = (
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    i64,
+    Option<String>,
+);
+
+/// A secrets row: hook id, secret, previous_secret, previous_secret_until.
+pub(super) type SecretsRow = (String, String, Option<String>, Option<i64>);
 
 /// A delivery row: id, hook_id, owner, event, target, payload, state, attempts,
 /// created_at.
@@ -27,7 +55,7 @@ pub(super) type DeliveryRow = (
 );
 
 pub(super) fn hook_from_row(row: HookRow) -> Result<Hook> {
-    let (id, owner, event, target, secret, active, created_at, metadata) = row;
+    let (id, owner, event, target, secret, active, created_at, metadata, disabled_reason) = row;
     Ok(Hook {
         id: parse_id(&id)?,
         owner,
@@ -35,6 +63,7 @@ pub(super) fn hook_from_row(row: HookRow) -> Result<Hook> {
         target,
         secret,
         active,
+        disabled_reason,
         created_at: from_millis(created_at),
         metadata: serde_json::from_str(&metadata)
             .map_err(|e| corrupt(format!("hook metadata: {e}")))?,
@@ -58,7 +87,113 @@ pub(super) fn delivery_from_row(row: DeliveryRow) -> Result<Delivery> {
     })
 }
 
-fn parse_id(id: &str) -> Result<Uuid> {
+pub(super) fn attempt_from_row(row: AttemptRow) -> Result<Attempt> {
+    let (delivery_id, hook_id, attempted_at, status, error, duration_ms, response_body) = row;
+    Ok(Attempt {
+        delivery_id: parse_id(&delivery_id)?,
+        hook_id: parse_id(&hook_id)?,
+        attempted_at: from_millis(attempted_at),
+        result: AttemptResult::from_stored(status, error.as_deref()),
+        duration_ms: u64::try_from(duration_ms).unwrap_or_default(),
+        response_body,
+    })
+}
+
+/// Pairs leased deliveries with the secrets that sign them now: the current one,
+/// and the previous one while its grace period lasts.
+pub(super) fn outgoing(
+    deliveries: Vec<Delivery>,
+    secrets: Vec<SecretsRow>,
+    now: i64,
+) -> Vec<Outgoing> {
+    let by_hook: HashMap<String, Vec<String>> = secrets
+        .into_iter()
+        .map(|(id, secret, previous, until)| {
+            let mut valid = vec![secret];
+            if let (Some(previous), Some(until)) = (previous, until)
+                && until > now
+            {
+                valid.push(previous);
+            }
+            (id, valid)
+        })
+        .collect();
+    deliveries
+        .into_iter()
+        .map(|delivery| Outgoing {
+            secrets: by_hook
+                .get(&delivery.hook_id.to_string())
+                .cloned()
+                .unwrap_or_default(),
+            delivery,
+        })
+        .collect()
+}
+
+/// The parts of a batch of recorded attempts that the SQL stores write together.
+pub(super) struct RecordPlan<'a> {
+    /// Attempts to log (all but those whose hook is gone).
+    pub logged: Vec<&'a Attempt>,
+    /// Deliveries that were delivered.
+    pub delivered: Vec<String>,
+    /// Hooks that took a delivery: their failing streak ends.
+    pub succeeding_hooks: Vec<String>,
+    /// Deliveries to retry, with when.
+    pub retries: Vec<(String, i64)>,
+    /// Deliveries given up on.
+    pub failed: Vec<String>,
+    /// Hooks with a failed attempt: their failing streak starts or goes on.
+    pub failing_hooks: Vec<String>,
+    /// Hooks gone (410).
+    pub gone_hooks: Vec<String>,
+}
+
+impl<'a> RecordPlan<'a> {
+    pub fn new(recorded: &'a [Recorded]) -> Self {
+        let mut plan = RecordPlan {
+            logged: Vec::new(),
+            delivered: Vec::new(),
+            succeeding_hooks: Vec::new(),
+            retries: Vec::new(),
+            failed: Vec::new(),
+            failing_hooks: Vec::new(),
+            gone_hooks: Vec::new(),
+        };
+        for Recorded { attempt, next } in recorded {
+            let delivery = attempt.delivery_id.to_string();
+            let hook = attempt.hook_id.to_string();
+            match next {
+                Next::HookGone => {
+                    plan.gone_hooks.push(hook);
+                    continue;
+                }
+                Next::Delivered => {
+                    plan.delivered.push(delivery);
+                    plan.succeeding_hooks.push(hook);
+                }
+                Next::RetryAt(at) => {
+                    plan.retries.push((delivery, millis(*at)));
+                    plan.failing_hooks.push(hook);
+                }
+                Next::Failed => {
+                    plan.failed.push(delivery);
+                    plan.failing_hooks.push(hook);
+                }
+            }
+            plan.logged.push(attempt);
+        }
+        plan.failing_hooks.sort();
+        plan.failing_hooks.dedup();
+        plan.succeeding_hooks.sort();
+        plan.succeeding_hooks.dedup();
+        // A hook that succeeded and failed in one batch is judged by its failure.
+        plan.succeeding_hooks
+            .retain(|h| plan.failing_hooks.binary_search(h).is_err());
+        plan
+    }
+}
+
+pub(super) fn parse_id(id: &str) -> Result<Uuid> {
     Uuid::parse_str(id).map_err(|_| corrupt(format!("id `{id}`")))
 }
 

@@ -10,13 +10,15 @@ use sqlx::SqliteConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::sql::{
-    DeliveryRow, HookRow, INSERT_CHUNK, WriteDeliveries, delivery_from_row, hook_from_row, migrator,
+    AttemptRow, DeliveryRow, HookRow, INSERT_CHUNK, RecordPlan, SecretsRow, WriteDeliveries,
+    attempt_from_row, delivery_from_row, hook_from_row, migrator, outgoing, parse_id,
 };
-use super::{Store, lease_millis, millis, now_millis};
-use crate::delivery::{Delivery, Settle};
+use super::{Disable, Store, lease_millis, millis, now_millis};
+use crate::delivery::{Attempt, Delivery, HookChange, Outgoing, Recorded};
 use crate::error::Result;
 use crate::hook::Hook;
 
@@ -27,13 +29,28 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "deliveries",
         include_str!("migrations/sqlite/0002_deliveries.sql"),
     ),
+    (
+        3,
+        "attempts",
+        include_str!("migrations/sqlite/0003_attempts.sql"),
+    ),
 ];
+
+/// `SELECT` of a whole delivery row, then the rest of the query.
+macro_rules! select_deliveries {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, hook_id, owner, event, target, payload, state, attempts, created_at FROM rest_hooks_deliveries ",
+            $rest
+        )
+    };
+}
 
 /// `SELECT` of a whole hook row, then the rest of the query.
 macro_rules! select_hooks {
     ($rest:literal) => {
         concat!(
-            "SELECT id, owner, event, target, secret, active, created_at, metadata FROM rest_hooks_hooks ",
+            "SELECT id, owner, event, target, secret, active, created_at, metadata, disabled_reason FROM rest_hooks_hooks ",
             $rest
         )
     };
@@ -120,8 +137,9 @@ impl WriteDeliveries for SqliteConnection {
 impl Store for SqliteStore {
     async fn insert_hook(&self, hook: &Hook) -> Result<()> {
         sqlx::query(
-            "INSERT INTO rest_hooks_hooks (id, owner, event, target, secret, active, created_at, metadata)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rest_hooks_hooks
+             (id, owner, event, target, secret, active, created_at, metadata, disabled_reason)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(hook.id.to_string())
         .bind(&hook.owner)
@@ -131,6 +149,7 @@ impl Store for SqliteStore {
         .bind(hook.active)
         .bind(millis(hook.created_at))
         .bind(hook.metadata.to_string())
+        .bind(&hook.disabled_reason)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -162,13 +181,34 @@ impl Store for SqliteStore {
             .await?
             .rows_affected();
         if deleted > 0 {
-            sqlx::query("DELETE FROM rest_hooks_deliveries WHERE hook_id = ?")
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
+            delete_hook_rows(&mut tx, &id.to_string()).await?;
         }
         tx.commit().await?;
         Ok(deleted > 0)
+    }
+
+    async fn rotate_secret(
+        &self,
+        owner: &str,
+        id: Uuid,
+        secret: &str,
+        previous_until: OffsetDateTime,
+    ) -> Result<Option<Hook>> {
+        let rotated = sqlx::query(
+            "UPDATE rest_hooks_hooks SET previous_secret = secret, previous_secret_until = ?, secret = ?
+             WHERE id = ? AND owner = ?",
+        )
+        .bind(millis(previous_until))
+        .bind(secret)
+        .bind(id.to_string())
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if rotated == 0 {
+            return Ok(None);
+        }
+        self.hook(owner, id).await
     }
 
     async fn active_hooks(&self) -> Result<Vec<Hook>> {
@@ -193,7 +233,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Delivery>> {
+    async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Outgoing>> {
         let now = now_millis();
         let rows: Vec<DeliveryRow> = sqlx::query_as(
             "UPDATE rest_hooks_deliveries SET leased_until = ?
@@ -209,28 +249,207 @@ impl Store for SqliteStore {
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(delivery_from_row).collect()
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deliveries: Vec<Delivery> = rows
+            .into_iter()
+            .map(delivery_from_row)
+            .collect::<Result<_>>()?;
+        let mut hook_ids: Vec<String> = deliveries.iter().map(|d| d.hook_id.to_string()).collect();
+        hook_ids.sort();
+        hook_ids.dedup();
+        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT id, secret, previous_secret, previous_secret_until FROM rest_hooks_hooks WHERE id IN ",
+        );
+        push_ids(&mut query, hook_ids.into_iter());
+        let secrets: Vec<SecretsRow> = query.build_query_as().fetch_all(&self.pool).await?;
+        Ok(outgoing(deliveries, secrets, now))
     }
 
-    async fn settle(&self, id: Uuid, outcome: Settle) -> Result<()> {
-        sqlx::query(
-            "UPDATE rest_hooks_deliveries SET state = ?, attempts = attempts + 1, leased_until = NULL WHERE id = ?",
-        )
-        .bind(outcome.state().as_str())
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?;
+    async fn release(&self, ids: &[Uuid]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "UPDATE rest_hooks_deliveries SET leased_until = NULL WHERE id IN ",
+        );
+        push_ids(&mut query, ids.iter().map(Uuid::to_string));
+        query.build().execute(&self.pool).await?;
         Ok(())
     }
 
-    async fn delivery(&self, id: Uuid) -> Result<Option<Delivery>> {
-        let row: Option<DeliveryRow> = sqlx::query_as(
-            "SELECT id, hook_id, owner, event, target, payload, state, attempts, created_at
-             FROM rest_hooks_deliveries WHERE id = ?",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
+    async fn record(&self, recorded: &[Recorded], disable: &Disable) -> Result<Vec<HookChange>> {
+        let plan = RecordPlan::new(recorded);
+        let now = now_millis();
+        let mut changes = Vec::new();
+        let mut tx = self.pool.begin().await?;
+
+        for chunk in plan.logged.chunks(INSERT_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO rest_hooks_attempts
+                 (delivery_id, hook_id, attempted_at, status, error, duration_ms, response_body) ",
+            );
+            insert.push_values(chunk, |mut row, a| {
+                row.push_bind(a.delivery_id.to_string())
+                    .push_bind(a.hook_id.to_string())
+                    .push_bind(millis(a.attempted_at))
+                    .push_bind(a.result.status().map(i64::from))
+                    .push_bind(a.result.error())
+                    .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
+                    .push_bind(a.response_body.clone());
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        for chunk in plan.delivered.chunks(INSERT_CHUNK) {
+            let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "UPDATE rest_hooks_deliveries SET state = 'delivered', attempts = attempts + 1, leased_until = NULL, last_attempt_at = ",
+            );
+            update.push_bind(now).push(" WHERE id IN ");
+            push_ids(&mut update, chunk.iter().cloned());
+            update.build().execute(&mut *tx).await?;
+        }
+        for chunk in plan.succeeding_hooks.chunks(INSERT_CHUNK) {
+            let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "UPDATE rest_hooks_hooks SET failing_since = NULL WHERE failing_since IS NOT NULL AND id IN ",
+            );
+            push_ids(&mut update, chunk.iter().cloned());
+            update.build().execute(&mut *tx).await?;
+        }
+        for (id, due_at) in &plan.retries {
+            sqlx::query(
+                "UPDATE rest_hooks_deliveries SET attempts = attempts + 1, leased_until = NULL, due_at = ?, last_attempt_at = ?
+                 WHERE id = ?",
+            )
+            .bind(due_at)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for id in &plan.failed {
+            sqlx::query(
+                "UPDATE rest_hooks_deliveries SET state = 'failed', attempts = attempts + 1, leased_until = NULL, last_attempt_at = ?
+                 WHERE id = ?",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for hook in &plan.failing_hooks {
+            sqlx::query("UPDATE rest_hooks_hooks SET failing_since = COALESCE(failing_since, ?) WHERE id = ?")
+                .bind(now)
+                .bind(hook)
+                .execute(&mut *tx)
+                .await?;
+            let disabled = sqlx::query(
+                "UPDATE rest_hooks_hooks SET active = 0, disabled_reason = ?
+                 WHERE id = ? AND active AND failing_since <= ?",
+            )
+            .bind(disable.reason())
+            .bind(hook)
+            .bind(millis(disable.failing_since_before))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if disabled > 0 {
+                sqlx::query("UPDATE rest_hooks_deliveries SET state = 'failed' WHERE hook_id = ? AND state = 'pending'")
+                    .bind(hook)
+                    .execute(&mut *tx)
+                    .await?;
+                changes.push(HookChange::Disabled(parse_id(hook)?));
+            }
+        }
+        for hook in &plan.gone_hooks {
+            sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = ?")
+                .bind(hook)
+                .execute(&mut *tx)
+                .await?;
+            delete_hook_rows(&mut tx, hook).await?;
+            changes.push(HookChange::Deleted(parse_id(hook)?));
+        }
+        tx.commit().await?;
+        Ok(changes)
+    }
+
+    async fn delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>> {
+        let row: Option<DeliveryRow> =
+            sqlx::query_as(select_deliveries!("WHERE id = ? AND owner = ?"))
+                .bind(id.to_string())
+                .bind(owner)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(delivery_from_row).transpose()
     }
+
+    async fn deliveries(
+        &self,
+        owner: &str,
+        hook_id: Uuid,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(select_deliveries!(
+            "WHERE hook_id = ? AND owner = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(hook_id.to_string())
+        .bind(owner)
+        .bind(before.map(|b| b.to_string()))
+        .bind(before.map(|b| b.to_string()))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(delivery_from_row).collect()
+    }
+
+    async fn attempts(&self, owner: &str, delivery_id: Uuid) -> Result<Vec<Attempt>> {
+        let rows: Vec<AttemptRow> = sqlx::query_as(
+            "SELECT a.delivery_id, a.hook_id, a.attempted_at, a.status, a.error, a.duration_ms, a.response_body
+             FROM rest_hooks_attempts a JOIN rest_hooks_deliveries d ON d.id = a.delivery_id
+             WHERE a.delivery_id = ? AND d.owner = ? ORDER BY a.id DESC",
+        )
+        .bind(delivery_id.to_string())
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(attempt_from_row).collect()
+    }
+
+    async fn retry(&self, owner: &str, delivery_id: Uuid) -> Result<bool> {
+        let retried = sqlx::query(
+            "UPDATE rest_hooks_deliveries SET state = 'pending', due_at = ?, leased_until = NULL
+             WHERE id = ? AND owner = ? AND state <> 'pending'",
+        )
+        .bind(now_millis())
+        .bind(delivery_id.to_string())
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(retried > 0)
+    }
+}
+
+/// Deletes what belongs to a hook that is gone: its deliveries and their attempts.
+async fn delete_hook_rows(conn: &mut SqliteConnection, hook: &str) -> Result<()> {
+    sqlx::query("DELETE FROM rest_hooks_deliveries WHERE hook_id = ?")
+        .bind(hook)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM rest_hooks_attempts WHERE hook_id = ?")
+        .bind(hook)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Appends `(?, ?, …)` with the ids bound.
+fn push_ids(query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, ids: impl Iterator<Item = String>) {
+    query.push("(");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    list.push_unseparated(")");
 }

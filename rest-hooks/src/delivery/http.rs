@@ -1,0 +1,177 @@
+//! Sending one delivery: the [`Deliverer`] trait (the `HOOK_DELIVERER` of
+//! django-rest-hooks) and [`HttpDeliverer`], which POSTs it, signed, with `reqwest`.
+
+use std::collections::HashMap;
+use std::error::Error as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::Url;
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use tokio::sync::Semaphore;
+
+use super::sign::signature_header;
+use super::{AttemptResult, Outgoing, RESPONSE_BODY_LIMIT, Sent};
+use crate::policy::{NotAllowed, TargetPolicy};
+
+/// Sends a delivery that a worker has leased from the queue, and says what came
+/// back; the worker decides what follows (done, retry, give up, delete the hook).
+///
+/// Replace it to hand deliveries to the application's own job system: report a
+/// 2xx status once the job system has taken the delivery.
+#[async_trait]
+pub trait Deliverer: Send + Sync + 'static {
+    /// Attempts `outgoing` once.
+    async fn deliver(&self, outgoing: &Outgoing) -> Sent;
+}
+
+/// The default [`Deliverer`]: a signed HTTP POST of the payload over one pooled
+/// keep-alive client that follows no redirects and connects only to addresses the
+/// [`TargetPolicy`] allows, with a bound on concurrent requests per target host.
+#[derive(Debug)]
+pub struct HttpDeliverer {
+    client: reqwest::Client,
+    policy: TargetPolicy,
+    per_host: usize,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl HttpDeliverer {
+    /// A deliverer under `policy` whose attempts time out after `timeout`, with at
+    /// most `per_host` requests in flight to one host.
+    pub fn new(
+        policy: TargetPolicy,
+        timeout: Duration,
+        per_host: usize,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .dns_resolver(policy.resolver())
+            .pool_max_idle_per_host(per_host)
+            .build()?;
+        Ok(Self {
+            client,
+            policy,
+            per_host: per_host.max(1),
+            hosts: Mutex::default(),
+        })
+    }
+
+    fn host_permits(&self, host: &str) -> Arc<Semaphore> {
+        let mut hosts = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(
+            hosts
+                .entry(host.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host))),
+        )
+    }
+
+    async fn post(&self, url: Url, outgoing: &Outgoing) -> Sent {
+        let delivery = &outgoing.delivery;
+        let id = delivery.id.to_string();
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let signature = signature_header(&outgoing.secrets, &id, timestamp, &delivery.payload);
+        let response = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(
+                USER_AGENT,
+                concat!("rest-hooks/", env!("CARGO_PKG_VERSION")),
+            )
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp)
+            .header("webhook-signature", signature)
+            .body(delivery.payload.clone())
+            .send()
+            .await;
+        let mut response = match response {
+            Ok(response) => response,
+            Err(error) => return failed(classify(&error)),
+        };
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while body.len() < RESPONSE_BODY_LIMIT {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                // A body that ends early or times out still leaves the status.
+                Ok(None) | Err(_) => break,
+            }
+        }
+        body.truncate(RESPONSE_BODY_LIMIT);
+        Sent {
+            result: AttemptResult::Status(status),
+            response_body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
+            retry_after,
+        }
+    }
+}
+
+#[async_trait]
+impl Deliverer for HttpDeliverer {
+    async fn deliver(&self, outgoing: &Outgoing) -> Sent {
+        let url = match Url::parse(&outgoing.delivery.target) {
+            Ok(url) => url,
+            Err(error) => return failed(AttemptResult::Error(format!("invalid target: {error}"))),
+        };
+        // Addresses written in the URL are not resolved, so the resolver never sees
+        // them: they are checked here.
+        if let Err(reason) = self.policy.check_url(&url) {
+            return failed(AttemptResult::NotAllowed(reason));
+        }
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let permits = self.host_permits(&host);
+        let Ok(_permit) = permits.acquire().await else {
+            return failed(AttemptResult::Error("host limiter closed".to_owned()));
+        };
+        self.post(url, outgoing).await
+    }
+}
+
+fn failed(result: AttemptResult) -> Sent {
+    Sent {
+        result,
+        response_body: None,
+        retry_after: None,
+    }
+}
+
+fn classify(error: &reqwest::Error) -> AttemptResult {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(NotAllowed(reason)) = cause.downcast_ref::<NotAllowed>() {
+            return AttemptResult::NotAllowed(reason.clone());
+        }
+        source = cause.source();
+    }
+    if error.is_timeout() {
+        AttemptResult::Timeout
+    } else if error.is_connect() {
+        AttemptResult::Connect(innermost(error))
+    } else {
+        AttemptResult::Error(innermost(error))
+    }
+}
+
+/// The message of the deepest cause: "Connection refused", not "error sending
+/// request".
+fn innermost(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message = cause.to_string();
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,507 @@
+//! The delivery engine against real loopback receivers: retries, timeouts, refused
+//! connections, `410 Gone`, `Retry-After`, exhaustion and retry by hand, slow
+//! receivers, signatures (checked with the independent `standardwebhooks` crate),
+//! the target policy, and shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Receiver, Reply};
+use rest_hooks::{
+    AttemptResult, DeliveryState, Error, HookModel, Hooks, HooksBuilder, NewHook, Next, Outcome,
+    RetrySchedule, Store, TargetPolicy,
+};
+use tokio::sync::broadcast;
+
+/// A book, owned by the user who added it.
+#[derive(Debug, Clone, serde::Serialize, HookModel)]
+#[hook(app = "bookstore", owner = user)]
+pub struct Book {
+    id: u64,
+    title: String,
+    user: String,
+}
+
+rest_hooks::hook_events! {
+    "book.added" => bookstore.Book.created,
+}
+
+fn book(id: u64) -> Book {
+    Book {
+        id,
+        title: format!("Book {id}"),
+        user: "ann".into(),
+    }
+}
+
+fn fast_retries(n: usize) -> RetrySchedule {
+    RetrySchedule::new(vec![Duration::from_millis(20); n]).jitter(0.0)
+}
+
+fn builder(store: impl Store) -> HooksBuilder {
+    Hooks::builder(&EVENTS)
+        .store(store)
+        .target_policy(common::loopback_policy())
+        .poll_interval(Duration::from_millis(20))
+        .retry_schedule(fast_retries(3))
+        .timeout(Duration::from_secs(5))
+}
+
+/// The next outcome of an attempt at the delivery to `path`.
+async fn outcome(observed: &mut broadcast::Receiver<Outcome>, path: &str) -> Outcome {
+    let wait = async {
+        loop {
+            let outcome = observed.recv().await.expect("outcomes");
+            if outcome.delivery.target.ends_with(path) {
+                return outcome;
+            }
+        }
+    };
+    tokio::time::timeout(common::PATIENCE, wait)
+        .await
+        .expect("no outcome in time")
+}
+
+async fn subscribe(hooks: &Hooks, target: String) -> rest_hooks::Hook {
+    hooks
+        .subscribe(NewHook::new("ann", "book.added", target))
+        .await
+        .unwrap()
+}
+
+async fn two_500s_then_200_deliver_on_the_third_attempt(store: impl Store) {
+    let receiver = Receiver::start().await;
+    receiver.script("/flaky", [Reply::status(500), Reply::status(500)]);
+    let hooks = builder(store).build().await.unwrap();
+    let mut observed = hooks.observe();
+    subscribe(&hooks, receiver.target("flaky")).await;
+
+    hooks.created(&book(1)).await.unwrap();
+    assert!(matches!(
+        outcome(&mut observed, "/flaky").await.next,
+        Next::RetryAt(_)
+    ));
+    assert!(matches!(
+        outcome(&mut observed, "/flaky").await.next,
+        Next::RetryAt(_)
+    ));
+    let done = outcome(&mut observed, "/flaky").await;
+    assert_eq!(done.next, Next::Delivered);
+
+    let ids: Vec<_> = receiver
+        .take(3)
+        .await
+        .iter()
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "webhook-id changed across retries: {ids:?}"
+    );
+    assert_eq!(ids[0], done.delivery.id.to_string());
+
+    let delivery = hooks.delivery("ann", done.delivery.id).await.unwrap();
+    assert_eq!(
+        (delivery.state, delivery.attempts),
+        (DeliveryState::Delivered, 3)
+    );
+    let statuses: Vec<_> = hooks
+        .attempts("ann", delivery.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.result.status())
+        .collect();
+    assert_eq!(statuses, [Some(200), Some(500), Some(500)]);
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn a_timeout_is_retried(store: impl Store) {
+    let receiver = Receiver::start().await;
+    receiver.script("/slow", [Reply::status(200).after(Duration::from_secs(3))]);
+    let hooks = builder(store)
+        .timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    let mut observed = hooks.observe();
+    subscribe(&hooks, receiver.target("slow")).await;
+
+    hooks.created(&book(1)).await.unwrap();
+    let first = outcome(&mut observed, "/slow").await;
+    assert_eq!(first.attempt.result, AttemptResult::Timeout);
+    assert!(matches!(first.next, Next::RetryAt(_)));
+    assert_eq!(outcome(&mut observed, "/slow").await.next, Next::Delivered);
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn a_refused_connection_is_retried_then_fails(store: impl Store) {
+    // A port that nothing listens on any more.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/gone-away", closed.local_addr().unwrap());
+    drop(closed);
+    let hooks = builder(store)
+        .retry_schedule(fast_retries(1))
+        .build()
+        .await
+        .unwrap();
+    let mut observed = hooks.observe();
+    subscribe(&hooks, target).await;
+
+    hooks.created(&book(1)).await.unwrap();
+    let first = outcome(&mut observed, "/gone-away").await;
+    assert!(
+        matches!(first.attempt.result, AttemptResult::Connect(_)),
+        "{:?}",
+        first.attempt.result
+    );
+    assert!(matches!(first.next, Next::RetryAt(_)));
+    let second = outcome(&mut observed, "/gone-away").await;
+    assert!(matches!(second.attempt.result, AttemptResult::Connect(_)));
+    assert_eq!(second.next, Next::Failed);
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn a_410_deletes_the_hook_without_retrying(store: impl Store) {
+    let receiver = Receiver::start().await;
+    receiver.script("/unsubscribed", [Reply::status(410)]);
+    let hooks = builder(store).build().await.unwrap();
+    let mut observed = hooks.observe();
+    let hook = subscribe(&hooks, receiver.target("unsubscribed")).await;
+
+    hooks.created(&book(1)).await.unwrap();
+    assert_eq!(
+        outcome(&mut observed, "/unsubscribed").await.next,
+        Next::HookGone
+    );
+    assert!(matches!(
+        hooks.get("ann", hook.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(
+        hooks.created(&book(2)).await.unwrap(),
+        0,
+        "the index forgot the hook"
+    );
+    assert_eq!(receiver.take(1).await.len(), 1);
+    assert_eq!(receiver.pending(), 0);
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn retry_after_on_a_429_is_honoured(store: impl Store) {
+    let receiver = Receiver::start().await;
+    receiver.script("/busy", [Reply::status(429).header("retry-after", "1")]);
+    let schedule = RetrySchedule::new([Duration::from_millis(600)]).jitter(0.0);
+    let hooks = builder(store)
+        .retry_schedule(schedule)
+        .build()
+        .await
+        .unwrap();
+    let mut observed = hooks.observe();
+    subscribe(&hooks, receiver.target("busy")).await;
+
+    hooks.created(&book(1)).await.unwrap();
+    let first = outcome(&mut observed, "/busy").await;
+    assert_eq!(first.attempt.result, AttemptResult::Status(429));
+    let Next::RetryAt(at) = first.next else {
+        panic!("a 429 is retried, not {:?}", first.next)
+    };
+    // Asked for 1 s; the step is 600 ms, so anything in [600 ms, 1.2 s] is allowed,
+    // and the 1 s asked for is in it.
+    let waited = at - first.attempt.attempted_at;
+    assert!(
+        waited >= Duration::from_millis(1000),
+        "retried after {waited}"
+    );
+    assert!(
+        waited <= Duration::from_millis(1200),
+        "retried after {waited}"
+    );
+    assert_eq!(outcome(&mut observed, "/busy").await.next, Next::Delivered);
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn an_exhausted_delivery_fails_and_can_be_retried_by_hand(store: impl Store) {
+    let receiver = Receiver::start().await;
+    receiver.script(
+        "/down",
+        [Reply::status(502), Reply::status(503), Reply::status(500)],
+    );
+    let hooks = builder(store)
+        .retry_schedule(fast_retries(2))
+        .build()
+        .await
+        .unwrap();
+    let mut observed = hooks.observe();
+    let hook = subscribe(&hooks, receiver.target("down")).await;
+
+    hooks.created(&book(1)).await.unwrap();
+    outcome(&mut observed, "/down").await;
+    outcome(&mut observed, "/down").await;
+    let last = outcome(&mut observed, "/down").await;
+    assert_eq!(last.next, Next::Failed);
+    let failed = hooks.deliveries("ann", hook.id, None, 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        (failed[0].state, failed[0].attempts),
+        (DeliveryState::Failed, 3)
+    );
+
+    assert!(matches!(
+        hooks.retry("bob", failed[0].id).await,
+        Err(Error::NotFound(_))
+    ));
+    hooks.retry("ann", failed[0].id).await.unwrap();
+    assert_eq!(outcome(&mut observed, "/down").await.next, Next::Delivered);
+    assert_eq!(
+        hooks.delivery("ann", failed[0].id).await.unwrap().state,
+        DeliveryState::Delivered
+    );
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn a_slow_receiver_does_not_delay_a_fast_one(store: impl Store) {
+    let slow = Receiver::start().await;
+    let fast = Receiver::start().await;
+    slow.script(
+        "/slow",
+        vec![Reply::status(200).after(Duration::from_secs(10)); 5],
+    );
+    let hooks = builder(store)
+        .timeout(Duration::from_secs(3))
+        .build()
+        .await
+        .unwrap();
+    let mut observed = hooks.observe();
+    subscribe(&hooks, slow.target("slow")).await;
+    subscribe(&hooks, fast.target("fast")).await;
+
+    for id in 0..5 {
+        hooks.created(&book(id)).await.unwrap();
+    }
+    // Every delivery to the fast receiver is done before the first slow attempt
+    // times out.
+    let mut fast_done = 0;
+    while fast_done < 5 {
+        let outcome = observed.recv().await.unwrap();
+        assert!(
+            outcome.delivery.target.ends_with("/fast"),
+            "a slow attempt ended first"
+        );
+        assert_eq!(outcome.next, Next::Delivered);
+        fast_done += 1;
+    }
+    hooks.shutdown(Duration::ZERO).await;
+}
+
+async fn signatures_verify_with_standardwebhooks_across_a_secret_rotation(store: impl Store) {
+    let receiver = Receiver::start().await;
+    let hooks = builder(store).build().await.unwrap();
+    let hook = subscribe(&hooks, receiver.target("signed")).await;
+
+    hooks.created(&book(1)).await.unwrap();
+    let got = receiver.next().await;
+    let verifier = standardwebhooks::Webhook::new(&hook.secret).unwrap();
+    verifier
+        .verify(&got.raw, &got.headers)
+        .expect("signed with the hook's secret");
+    rest_hooks::verify(&hook.secret, &got.headers, &got.raw).unwrap();
+    assert!(rest_hooks::verify(&hook.secret, &got.headers, b"{\"tampered\":1}").is_err());
+
+    let rotated = hooks.rotate_secret("ann", hook.id).await.unwrap();
+    assert_ne!(rotated.secret, hook.secret);
+    hooks.created(&book(2)).await.unwrap();
+    let got = receiver.next().await;
+    let signatures = got.headers["webhook-signature"].to_str().unwrap();
+    assert_eq!(
+        signatures.split(' ').count(),
+        2,
+        "old and new secret sign: {signatures}"
+    );
+    for secret in [&rotated.secret, &hook.secret] {
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(&got.raw, &got.headers)
+            .expect("both secrets verify during the grace period");
+    }
+    let stranger = "whsec_c3RyYW5nZXItc3RyYW5nZXItc3RyYW5nZXItc3RyYW5nZXI=";
+    assert!(
+        standardwebhooks::Webhook::new(stranger)
+            .unwrap()
+            .verify(&got.raw, &got.headers)
+            .is_err()
+    );
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn shutdown_with_work_in_flight_loses_nothing(store: impl Store + Clone) {
+    let receiver = Receiver::start().await;
+    receiver.script(
+        "/slow",
+        vec![Reply::status(200).after(Duration::from_secs(30)); 5],
+    );
+    let hooks = builder(store.clone()).build().await.unwrap();
+    let hook = subscribe(&hooks, receiver.target("slow")).await;
+    for id in 0..5 {
+        hooks.created(&book(id)).await.unwrap();
+    }
+    receiver.take(5).await; // all five are in flight
+    hooks.shutdown(Duration::from_millis(100)).await;
+    let pending = hooks.deliveries("ann", hook.id, None, 10).await.unwrap();
+    assert!(
+        pending.iter().all(|d| d.state == DeliveryState::Pending),
+        "{pending:?}"
+    );
+
+    // The next start delivers them (the slow replies are used up: it answers 200).
+    let restarted = builder(store).build().await.unwrap();
+    let mut observed = restarted.observe();
+    for _ in 0..5 {
+        assert_eq!(outcome(&mut observed, "/slow").await.next, Next::Delivered);
+    }
+    let all = restarted
+        .deliveries("ann", hook.id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(all.iter().all(|d| d.state == DeliveryState::Delivered));
+    restarted.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn a_payload_over_the_limit_is_refused_and_nothing_queued(store: impl Store) {
+    let receiver = Receiver::start().await;
+    let hooks = builder(store).max_payload(1024).build().await.unwrap();
+    let hook = subscribe(&hooks, receiver.target("big")).await;
+    let mut big = book(1);
+    big.title = "x".repeat(2000);
+    assert!(matches!(
+        hooks.created(&big).await,
+        Err(Error::PayloadTooLarge { limit: 1024, .. })
+    ));
+    assert_eq!(
+        hooks.deliveries("ann", hook.id, None, 10).await.unwrap(),
+        []
+    );
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn a_hook_failing_for_the_whole_period_is_disabled_with_a_reason(store: impl Store) {
+    let receiver = Receiver::start().await;
+    receiver.script("/broken", [Reply::status(500)]);
+    // Disabled as soon as it fails: the period is zero.
+    let hooks = builder(store)
+        .disable_after(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    let mut observed = hooks.observe();
+    let hook = subscribe(&hooks, receiver.target("broken")).await;
+
+    hooks.created(&book(1)).await.unwrap();
+    outcome(&mut observed, "/broken").await;
+    let disabled = hooks.get("ann", hook.id).await.unwrap();
+    assert!(!disabled.active);
+    assert_eq!(
+        disabled.disabled_reason.as_deref(),
+        Some("every delivery failed for 0 days")
+    );
+    assert_eq!(
+        hooks.created(&book(2)).await.unwrap(),
+        0,
+        "a disabled hook gets nothing"
+    );
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
+store_tests!(
+    a_hook_failing_for_the_whole_period_is_disabled_with_a_reason,
+    two_500s_then_200_deliver_on_the_third_attempt,
+    a_timeout_is_retried,
+    a_refused_connection_is_retried_then_fails,
+    a_410_deletes_the_hook_without_retrying,
+    retry_after_on_a_429_is_honoured,
+    an_exhausted_delivery_fails_and_can_be_retried_by_hand,
+    a_slow_receiver_does_not_delay_a_fast_one,
+    signatures_verify_with_standardwebhooks_across_a_secret_rotation,
+    shutdown_with_work_in_flight_loses_nothing,
+    a_payload_over_the_limit_is_refused_and_nothing_queued,
+);
+
+mod target_policy {
+    use super::*;
+
+    #[tokio::test]
+    async fn private_loopback_and_metadata_targets_are_refused_at_subscribe() {
+        let hooks = Hooks::builder(&EVENTS).build().await.unwrap();
+        for target in [
+            "http://127.0.0.1:9/in",
+            "http://10.0.0.1/in",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]:9/in",
+            "http://localhost:9/in",
+        ] {
+            let result = hooks
+                .subscribe(NewHook::new("ann", "book.added", target))
+                .await;
+            assert!(
+                matches!(&result, Err(Error::TargetNotAllowed { .. })),
+                "{target} gave {result:?}"
+            );
+        }
+        assert_eq!(hooks.list("ann").await.unwrap(), []);
+        hooks.shutdown(Duration::ZERO).await;
+    }
+
+    /// A target allowed when it was subscribed and refused when it is delivered to
+    /// (as after a DNS change): the engine checks the addresses it connects to, and
+    /// makes no connection.
+    #[tokio::test]
+    async fn the_address_connected_to_is_checked_at_delivery() {
+        let receiver = Receiver::start().await;
+        let port = receiver.url.rsplit(':').next().unwrap().to_owned();
+        let store = rest_hooks::MemoryStore::new();
+        let subscribing = Hooks::builder(&EVENTS)
+            .store(store.clone())
+            .target_policy(TargetPolicy::default().allow_host("localhost"))
+            .concurrency(0)
+            .build()
+            .await
+            .unwrap();
+        subscribing
+            .subscribe(NewHook::new(
+                "ann",
+                "book.added",
+                format!("http://localhost:{port}/rebound"),
+            ))
+            .await
+            .unwrap();
+        subscribing
+            .subscribe(NewHook::new(
+                "ann",
+                "book.added",
+                receiver.target("literal"),
+            ))
+            .await
+            .unwrap_err();
+
+        let delivering = Hooks::builder(&EVENTS)
+            .store(store)
+            .poll_interval(Duration::from_millis(20))
+            .retry_schedule(RetrySchedule::new([]))
+            .build()
+            .await
+            .unwrap();
+        let mut observed = delivering.observe();
+        delivering.created(&book(1)).await.unwrap();
+        let refused = outcome(&mut observed, "/rebound").await;
+        assert!(
+            matches!(&refused.attempt.result, AttemptResult::NotAllowed(reason) if reason.contains("loopback")),
+            "{:?}",
+            refused.attempt.result
+        );
+        assert_eq!(refused.next, Next::Failed);
+        assert_eq!(receiver.pending(), 0, "no request reached the receiver");
+        delivering.shutdown(Duration::ZERO).await;
+    }
+}
