@@ -1,0 +1,118 @@
+//! What the measuring examples share: a counting receiver on loopback, the store
+//! named on the command line, and reading the process's peak memory.
+
+#![allow(dead_code, reason = "each example uses a part of this module")]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+
+/// A receiver that counts deliveries by `webhook-id` and answers 200, after
+/// `delay` when it is not zero.
+#[derive(Clone)]
+pub struct CountingReceiver {
+    pub url: String,
+    inner: Arc<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    by_id: Mutex<HashMap<String, u32>>,
+    latencies_us: Mutex<Vec<u64>>,
+    delay: Duration,
+}
+
+impl CountingReceiver {
+    pub async fn start(delay: Duration) -> Self {
+        let inner = Arc::new(Counts {
+            delay,
+            ..Counts::default()
+        });
+        let app = axum::Router::new()
+            .route("/{*path}", axum::routing::post(receive))
+            .with_state(Arc::clone(&inner));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, inner }
+    }
+
+    /// (distinct deliveries, requests in all).
+    pub fn counts(&self) -> (u64, u64) {
+        let by_id = self.inner.by_id.lock().expect("counts");
+        (
+            by_id.len() as u64,
+            by_id.values().map(|&n| u64::from(n)).sum(),
+        )
+    }
+
+    /// Fire-to-receipt latencies seen so far, in microseconds, sorted.
+    pub fn latencies_us(&self) -> Vec<u64> {
+        let mut all = self.inner.latencies_us.lock().expect("latencies").clone();
+        all.sort_unstable();
+        all
+    }
+}
+
+async fn receive(State(counts): State<Arc<Counts>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let received_us = now_us();
+    if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+        *counts
+            .by_id
+            .lock()
+            .expect("counts")
+            .entry(id.to_owned())
+            .or_default() += 1;
+    }
+    if let Ok(payload) = serde_json::from_slice::<serde_json::Value>(&body)
+        && let Some(fired_us) = payload["data"]["fired_us"].as_u64()
+    {
+        counts
+            .latencies_us
+            .lock()
+            .expect("latencies")
+            .push(received_us.saturating_sub(fired_us));
+    }
+    if !counts.delay.is_zero() {
+        tokio::time::sleep(counts.delay).await;
+    }
+    StatusCode::OK
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The process's peak resident memory (VmHWM), in MiB.
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The value after `--name` on the command line.
+pub fn arg(name: &str) -> Option<String> {
+    let mut args = std::env::args();
+    while let Some(arg) = args.next() {
+        if arg == name {
+            return args.next();
+        }
+    }
+    None
+}
+
+pub fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
