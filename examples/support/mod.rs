@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each example uses a part of this module")]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +23,8 @@ pub struct CountingReceiver {
 #[derive(Default)]
 struct Counts {
     by_id: Mutex<HashMap<String, u32>>,
+    distinct: AtomicU64,
+    requests: AtomicU64,
     latencies_us: Mutex<Vec<u64>>,
     delay: Duration,
 }
@@ -45,10 +48,9 @@ impl CountingReceiver {
 
     /// (distinct deliveries, requests in all).
     pub fn counts(&self) -> (u64, u64) {
-        let by_id = self.inner.by_id.lock().expect("counts");
         (
-            by_id.len() as u64,
-            by_id.values().map(|&n| u64::from(n)).sum(),
+            self.inner.distinct.load(Ordering::Relaxed),
+            self.inner.requests.load(Ordering::Relaxed),
         )
     }
 
@@ -63,12 +65,16 @@ impl CountingReceiver {
 async fn receive(State(counts): State<Arc<Counts>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let received_us = now_us();
     if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
-        *counts
-            .by_id
-            .lock()
-            .expect("counts")
-            .entry(id.to_owned())
-            .or_default() += 1;
+        let first = {
+            let mut by_id = counts.by_id.lock().expect("counts");
+            let seen = by_id.entry(id.to_owned()).or_default();
+            *seen += 1;
+            *seen == 1
+        };
+        if first {
+            counts.distinct.fetch_add(1, Ordering::Relaxed);
+        }
+        counts.requests.fetch_add(1, Ordering::Relaxed);
     }
     if let Ok(payload) = serde_json::from_slice::<serde_json::Value>(&body)
         && let Some(fired_us) = payload["data"]["fired_us"].as_u64()

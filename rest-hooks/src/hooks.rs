@@ -104,7 +104,7 @@ impl Hooks {
                 concurrency: 64,
                 poll_interval: Duration::from_secs(1),
                 lease: Duration::from_secs(60),
-                batch: 256,
+                batch: 64,
                 schedule: RetrySchedule::default(),
                 disable_after: Duration::from_secs(5 * 86_400),
             },
@@ -144,6 +144,7 @@ impl HooksBuilder {
     /// leaving the queue to other processes. Default: 64.
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.config.concurrency = concurrency;
+        self.config.batch = concurrency.max(2);
         self
     }
 

@@ -2,7 +2,7 @@
 //! whenever it has room, a task per attempt, and a recorder that writes outcomes
 //! in batches and tells the in-memory index and the observers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -30,7 +30,8 @@ pub(crate) struct EngineConfig {
     pub poll_interval: Duration,
     /// How long a leased delivery stays taken before it is due again.
     pub lease: Duration,
-    /// How many deliveries one lease takes at most.
+    /// How many leased deliveries wait for a permit at most; one lease takes up to
+    /// this many.
     pub batch: usize,
     /// When failed deliveries are attempted again.
     pub schedule: RetrySchedule,
@@ -75,28 +76,42 @@ impl Engine {
         let mut attempts = JoinSet::new();
         let mut leased: HashMap<Id, Uuid> = HashMap::new();
 
+        // Leased deliveries wait here for a permit. The buffer is topped up when it
+        // falls to half, so that leases come in batches rather than one at a time,
+        // and it holds no more than `batch` (the concurrency, by default), so that
+        // nothing waits in it for longer than a round of attempts.
+        let mut buffer: VecDeque<Outgoing> = VecDeque::new();
+        let low_water = self.config.batch / 2;
         while stop.borrow().is_none() {
-            let room = permits.available_permits().min(self.config.batch);
-            if room > 0 {
-                match self.store.lease(room, self.config.lease).await {
-                    Ok(batch) if !batch.is_empty() => {
-                        for outgoing in batch {
-                            let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                                break;
-                            };
-                            let id = outgoing.delivery.id;
-                            let task = attempts.spawn(Arc::clone(&self).attempt(
-                                outgoing,
-                                permit,
-                                done.clone(),
-                            ));
-                            leased.insert(task.id(), id);
-                        }
-                        continue;
+            let mut leased_some = false;
+            if buffer.len() <= low_water {
+                match self
+                    .store
+                    .lease(self.config.batch - buffer.len(), self.config.lease)
+                    .await
+                {
+                    Ok(batch) => {
+                        leased_some = !batch.is_empty();
+                        buffer.extend(batch);
                     }
-                    Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "could not lease deliveries"),
                 }
+            }
+            while !buffer.is_empty() {
+                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                    break;
+                };
+                let Some(outgoing) = buffer.pop_front() else {
+                    break;
+                };
+                let id = outgoing.delivery.id;
+                let task =
+                    attempts.spawn(Arc::clone(&self).attempt(outgoing, permit, done.clone()));
+                leased.insert(task.id(), id);
+            }
+            if leased_some && buffer.len() <= low_water {
+                // More may be due at once.
+                continue;
             }
             tokio::select! {
                 () = self.wake.notified() => {}
@@ -122,8 +137,12 @@ impl Engine {
                 }
             }
         }
-        // What was abandoned goes back to the queue, due at once for the next start.
-        let abandoned: Vec<Uuid> = leased.into_values().collect();
+        // What was abandoned or never started goes back to the queue, due at once
+        // for the next start.
+        let abandoned: Vec<Uuid> = leased
+            .into_values()
+            .chain(buffer.iter().map(|o| o.delivery.id))
+            .collect();
         if let Err(error) = self.store.release(&abandoned).await {
             tracing::warn!(%error, "could not give back abandoned deliveries; their leases will expire");
         }
@@ -139,13 +158,16 @@ impl Engine {
         _permit: OwnedSemaphorePermit,
         done: mpsc::UnboundedSender<Done>,
     ) {
-        let delivery = &outgoing.delivery;
-        let span = tracing::info_span!("delivery", id = %delivery.id, hook = %delivery.hook_id, event = %delivery.event);
+        let span = {
+            let d = &outgoing.delivery;
+            tracing::info_span!("delivery", id = %d.id, hook = %d.hook_id, event = %d.event)
+        };
         async {
             let attempted_at = OffsetDateTime::now_utc();
             let started = Instant::now();
             let sent = self.deliverer.deliver(&outgoing).await;
             let elapsed = started.elapsed();
+            let delivery = outgoing.delivery;
             let next = self.next(&sent, delivery.attempts + 1);
             report(&sent.result, next, elapsed);
             let attempt = Attempt {
@@ -159,7 +181,7 @@ impl Engine {
             // The recorder outlives every attempt; if it were gone, the lease would
             // expire and the delivery be attempted again.
             let _ = done.send(Done {
-                delivery: delivery.clone(),
+                delivery,
                 recorded: Recorded { attempt, next },
             });
         }
@@ -196,7 +218,10 @@ impl Engine {
     async fn record(self: Arc<Self>, mut outcomes: mpsc::UnboundedReceiver<Done>) {
         let mut batch = Vec::new();
         while outcomes.recv_many(&mut batch, 1000).await > 0 {
-            let recorded: Vec<Recorded> = batch.iter().map(|d| d.recorded.clone()).collect();
+            let (deliveries, recorded): (Vec<Delivery>, Vec<Recorded>) = batch
+                .drain(..)
+                .map(|done| (done.delivery, done.recorded))
+                .unzip();
             let disable = Disable {
                 failing_since_before: OffsetDateTime::now_utc() - self.config.disable_after,
                 after_days: self.config.disable_after.as_secs() / 86_400,
@@ -204,19 +229,22 @@ impl Engine {
             match self.store.record(&recorded, &disable).await {
                 Ok(changes) => {
                     self.follow(&changes);
-                    for done in batch.drain(..) {
-                        // Nobody listening is fine.
-                        let _ = self.observers.send(Outcome {
-                            delivery: done.delivery,
-                            attempt: done.recorded.attempt,
-                            next: done.recorded.next,
-                        });
+                    if self.observers.receiver_count() > 0 {
+                        for (delivery, Recorded { attempt, next }) in
+                            deliveries.into_iter().zip(recorded)
+                        {
+                            // A receiver that lags loses the oldest outcomes, by design.
+                            let _ = self.observers.send(Outcome {
+                                delivery,
+                                attempt,
+                                next,
+                            });
+                        }
                     }
                 }
+                // The leases expire and these deliveries are attempted again.
                 Err(error) => {
-                    // The leases expire and these deliveries are attempted again.
-                    tracing::warn!(%error, count = batch.len(), "could not record delivery outcomes");
-                    batch.clear();
+                    tracing::warn!(%error, count = recorded.len(), "could not record delivery outcomes")
                 }
             }
         }

@@ -39,7 +39,7 @@ pub struct HttpDeliverer {
 
 impl HttpDeliverer {
     /// A deliverer under `policy` whose attempts time out after `timeout`, with at
-    /// most `per_host` requests in flight to one host.
+    /// most `per_host` requests in flight to one host and port.
     pub fn new(
         policy: TargetPolicy,
         timeout: Duration,
@@ -64,11 +64,12 @@ impl HttpDeliverer {
             .hosts
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Arc::clone(
-            hosts
-                .entry(host.to_owned())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host))),
-        )
+        if let Some(permits) = hosts.get(host) {
+            return Arc::clone(permits);
+        }
+        let permits = Arc::new(Semaphore::new(self.per_host));
+        hosts.insert(host.to_owned(), Arc::clone(&permits));
+        permits
     }
 
     async fn post(&self, url: Url, outgoing: &Outgoing) -> Sent {
@@ -130,7 +131,12 @@ impl Deliverer for HttpDeliverer {
         if let Err(reason) = self.policy.check_url(&url) {
             return failed(AttemptResult::NotAllowed(reason));
         }
-        let host = url.host_str().unwrap_or_default().to_owned();
+        // Limited per host and port: two services on one machine are two targets.
+        let host = format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or(0)
+        );
         let permits = self.host_permits(&host);
         let Ok(_permit) = permits.acquire().await else {
             return failed(AttemptResult::Error("host limiter closed".to_owned()));

@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: hooks and the queue in the process's memory, for tests and
 //! throwaway use. Nothing survives the process.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -24,7 +24,12 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     hooks: BTreeMap<Uuid, Stored>,
+    /// Every delivery, by id (so in the order they were fired).
     deliveries: BTreeMap<Uuid, Queued>,
+    /// Pending deliveries nobody holds, by when they are due.
+    due: BTreeSet<(i64, Uuid)>,
+    /// Pending deliveries a worker holds, by when its lease ends.
+    leases: BTreeSet<(i64, Uuid)>,
     attempts: Vec<Attempt>,
 }
 
@@ -58,13 +63,43 @@ impl MemoryStore {
 }
 
 impl State {
+    /// Takes a delivery out of the due and leased sets (before it changes state).
+    fn unqueue(&mut self, id: Uuid) {
+        if let Some(q) = self.deliveries.get_mut(&id) {
+            self.due.remove(&(q.due_at, id));
+            if let Some(until) = q.leased_until.take() {
+                self.leases.remove(&(until, id));
+            }
+        }
+    }
+
+    /// Puts a pending delivery back among the due ones, at `due_at`.
+    fn requeue(&mut self, id: Uuid, due_at: i64) {
+        self.unqueue(id);
+        if let Some(q) = self.deliveries.get_mut(&id)
+            && q.delivery.state == DeliveryState::Pending
+        {
+            q.due_at = due_at;
+            self.due.insert((due_at, id));
+        }
+    }
+
     fn owned_hook(&mut self, owner: &str, id: Uuid) -> Option<&mut Stored> {
         self.hooks.get_mut(&id).filter(|s| s.hook.owner == owner)
     }
 
     fn remove_hook(&mut self, id: Uuid) {
         self.hooks.remove(&id);
-        self.deliveries.retain(|_, q| q.delivery.hook_id != id);
+        let gone: Vec<Uuid> = self
+            .deliveries
+            .values()
+            .filter(|q| q.delivery.hook_id == id)
+            .map(|q| q.delivery.id)
+            .collect();
+        for delivery in gone {
+            self.unqueue(delivery);
+            self.deliveries.remove(&delivery);
+        }
         self.attempts.retain(|a| a.hook_id != id);
     }
 
@@ -78,10 +113,16 @@ impl State {
         }
         stored.hook.active = false;
         stored.hook.disabled_reason = Some(disable.reason());
-        for queued in self.deliveries.values_mut() {
-            if queued.delivery.hook_id == hook_id && queued.delivery.state == DeliveryState::Pending
-            {
-                queued.delivery.state = DeliveryState::Failed;
+        let pending: Vec<Uuid> = self
+            .deliveries
+            .values()
+            .filter(|q| q.delivery.hook_id == hook_id && q.delivery.state == DeliveryState::Pending)
+            .map(|q| q.delivery.id)
+            .collect();
+        for id in pending {
+            self.unqueue(id);
+            if let Some(q) = self.deliveries.get_mut(&id) {
+                q.delivery.state = DeliveryState::Failed;
             }
         }
         Some(HookChange::Disabled(hook_id))
@@ -159,6 +200,7 @@ impl Store for MemoryStore {
                 leased_until: None,
             };
             state.deliveries.insert(delivery.id, queued);
+            state.due.insert((now, delivery.id));
         }
         Ok(())
     }
@@ -167,45 +209,53 @@ impl Store for MemoryStore {
         let now = now_millis();
         let until = now.saturating_add(lease_millis(lease));
         let mut state = self.state();
-        let State {
-            hooks, deliveries, ..
-        } = &mut *state;
-        let mut due: Vec<&mut Queued> = deliveries
-            .values_mut()
-            .filter(|q| {
-                q.delivery.state == DeliveryState::Pending
-                    && q.due_at <= now
-                    && q.leased_until.is_none_or(|t| t <= now)
-            })
-            .collect();
-        due.sort_by_key(|q| q.due_at);
-        Ok(due
-            .into_iter()
-            .take(limit)
-            .map(|q| {
-                q.leased_until = Some(until);
-                let mut secrets = Vec::new();
-                if let Some(stored) = hooks.get(&q.delivery.hook_id) {
-                    secrets.push(stored.hook.secret.clone());
-                    if let Some((previous, valid_until)) = &stored.previous_secret
-                        && *valid_until > now
-                    {
-                        secrets.push(previous.clone());
-                    }
+        // Leases that ran out make their deliveries due again.
+        while let Some(&(ends, id)) = state.leases.first()
+            && ends <= now
+        {
+            state.leases.pop_first();
+            if let Some(q) = state.deliveries.get_mut(&id) {
+                q.leased_until = None;
+                let due_at = q.due_at;
+                state.due.insert((due_at, id));
+            }
+        }
+        let mut leased = Vec::new();
+        while leased.len() < limit
+            && let Some(&(due_at, id)) = state.due.first()
+            && due_at <= now
+        {
+            state.due.pop_first();
+            state.leases.insert((until, id));
+            let State {
+                hooks, deliveries, ..
+            } = &mut *state;
+            let Some(q) = deliveries.get_mut(&id) else {
+                continue;
+            };
+            q.leased_until = Some(until);
+            let mut secrets = Vec::new();
+            if let Some(stored) = hooks.get(&q.delivery.hook_id) {
+                secrets.push(stored.hook.secret.clone());
+                if let Some((previous, valid_until)) = &stored.previous_secret
+                    && *valid_until > now
+                {
+                    secrets.push(previous.clone());
                 }
-                Outgoing {
-                    delivery: q.delivery.clone(),
-                    secrets,
-                }
-            })
-            .collect())
+            }
+            leased.push(Outgoing {
+                delivery: q.delivery.clone(),
+                secrets,
+            });
+        }
+        Ok(leased)
     }
 
     async fn release(&self, ids: &[Uuid]) -> Result<()> {
         let mut state = self.state();
-        for id in ids {
-            if let Some(queued) = state.deliveries.get_mut(id) {
-                queued.leased_until = None;
+        for &id in ids {
+            if let Some(due_at) = state.deliveries.get(&id).map(|q| q.due_at) {
+                state.requeue(id, due_at);
             }
         }
         Ok(())
@@ -222,14 +272,18 @@ impl Store for MemoryStore {
                 continue;
             }
             state.attempts.push(attempt.clone());
-            if let Some(queued) = state.deliveries.get_mut(&attempt.delivery_id) {
+            let id = attempt.delivery_id;
+            state.unqueue(id);
+            if let Some(queued) = state.deliveries.get_mut(&id) {
                 queued.delivery.attempts += 1;
-                queued.leased_until = None;
                 match next {
                     Next::Delivered => queued.delivery.state = DeliveryState::Delivered,
-                    Next::RetryAt(at) => queued.due_at = millis(*at),
+                    Next::RetryAt(_) => {}
                     Next::Failed | Next::HookGone => queued.delivery.state = DeliveryState::Failed,
                 }
+            }
+            if let Next::RetryAt(at) = next {
+                state.requeue(id, millis(*at));
             }
             if *next == Next::Delivered {
                 if let Some(stored) = state.hooks.get_mut(&attempt.hook_id) {
@@ -298,8 +352,7 @@ impl Store for MemoryStore {
                     && queued.delivery.state != DeliveryState::Pending =>
             {
                 queued.delivery.state = DeliveryState::Pending;
-                queued.due_at = now;
-                queued.leased_until = None;
+                state.requeue(delivery_id, now);
                 Ok(true)
             }
             _ => Ok(false),

@@ -57,9 +57,13 @@ macro_rules! select_hooks {
 }
 
 /// A [`Store`] in a SQLite file.
+///
+/// Writes go through one connection, so that they queue in the process instead of
+/// waiting on SQLite's lock (whose busy handler sleeps); reads use a small pool.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    readers: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -68,38 +72,47 @@ impl SqliteStore {
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         let options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        Self::from_pool(pool).await
+            .create_if_missing(true);
+        Self::open_with(options).await
     }
 
     /// Opens the store at a `sqlite:` URL, such as `sqlite://hooks.db?mode=rwc`.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
+        Self::open_with(SqliteConnectOptions::from_str(url)?).await
+    }
+
+    async fn open_with(options: SqliteConnectOptions) -> Result<Self> {
+        let options = options
             .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        migrator(MIGRATIONS).run(&writer).await?;
+        let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
-        Self::from_pool(pool).await
+        Ok(Self { readers, writer })
     }
 
-    /// Uses the application's pool, and brings the schema up to date.
+    /// Uses the application's pool for reads and writes, and brings the schema up
+    /// to date.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self> {
         migrator(MIGRATIONS).run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            readers: pool.clone(),
+            writer: pool,
+        })
     }
 
-    /// The pool, for transactions that [`fire_in`](crate::Hooks::fire_in) joins.
+    /// The pool that writes, for the transactions that
+    /// [`fire_in`](crate::Hooks::fire_in) joins: the application's writes to this
+    /// file queue with the store's.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.writer
     }
 }
 
@@ -150,7 +163,7 @@ impl Store for SqliteStore {
         .bind(millis(hook.created_at))
         .bind(hook.metadata.to_string())
         .bind(&hook.disabled_reason)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -159,7 +172,7 @@ impl Store for SqliteStore {
         let row: Option<HookRow> = sqlx::query_as(select_hooks!("WHERE id = ? AND owner = ?"))
             .bind(id.to_string())
             .bind(owner)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await?;
         row.map(hook_from_row).transpose()
     }
@@ -167,13 +180,13 @@ impl Store for SqliteStore {
     async fn hooks(&self, owner: &str) -> Result<Vec<Hook>> {
         let rows: Vec<HookRow> = sqlx::query_as(select_hooks!("WHERE owner = ? ORDER BY id"))
             .bind(owner)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await?;
         rows.into_iter().map(hook_from_row).collect()
     }
 
     async fn delete_hook(&self, owner: &str, id: Uuid) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let deleted = sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = ? AND owner = ?")
             .bind(id.to_string())
             .bind(owner)
@@ -202,7 +215,7 @@ impl Store for SqliteStore {
         .bind(secret)
         .bind(id.to_string())
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         if rotated == 0 {
@@ -213,7 +226,7 @@ impl Store for SqliteStore {
 
     async fn active_hooks(&self) -> Result<Vec<Hook>> {
         let rows: Vec<HookRow> = sqlx::query_as(select_hooks!("WHERE active ORDER BY id"))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.readers)
             .await?;
         rows.into_iter().map(hook_from_row).collect()
     }
@@ -221,13 +234,13 @@ impl Store for SqliteStore {
     async fn enqueue(&self, deliveries: &[Delivery]) -> Result<()> {
         if deliveries.len() <= INSERT_CHUNK {
             return self
-                .pool
+                .writer
                 .acquire()
                 .await?
                 .write_deliveries(deliveries)
                 .await;
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         tx.write_deliveries(deliveries).await?;
         tx.commit().await?;
         Ok(())
@@ -247,7 +260,7 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -263,7 +276,7 @@ impl Store for SqliteStore {
             "SELECT id, secret, previous_secret, previous_secret_until FROM rest_hooks_hooks WHERE id IN ",
         );
         push_ids(&mut query, hook_ids.into_iter());
-        let secrets: Vec<SecretsRow> = query.build_query_as().fetch_all(&self.pool).await?;
+        let secrets: Vec<SecretsRow> = query.build_query_as().fetch_all(&self.readers).await?;
         Ok(outgoing(deliveries, secrets, now))
     }
 
@@ -275,7 +288,7 @@ impl Store for SqliteStore {
             "UPDATE rest_hooks_deliveries SET leased_until = NULL WHERE id IN ",
         );
         push_ids(&mut query, ids.iter().map(Uuid::to_string));
-        query.build().execute(&self.pool).await?;
+        query.build().execute(&self.writer).await?;
         Ok(())
     }
 
@@ -283,7 +296,7 @@ impl Store for SqliteStore {
         let plan = RecordPlan::new(recorded);
         let now = now_millis();
         let mut changes = Vec::new();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
 
         for chunk in plan.logged.chunks(INSERT_CHUNK) {
             let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
@@ -378,7 +391,7 @@ impl Store for SqliteStore {
             sqlx::query_as(select_deliveries!("WHERE id = ? AND owner = ?"))
                 .bind(id.to_string())
                 .bind(owner)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.readers)
                 .await?;
         row.map(delivery_from_row).transpose()
     }
@@ -398,7 +411,7 @@ impl Store for SqliteStore {
         .bind(before.map(|b| b.to_string()))
         .bind(before.map(|b| b.to_string()))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await?;
         rows.into_iter().map(delivery_from_row).collect()
     }
@@ -411,7 +424,7 @@ impl Store for SqliteStore {
         )
         .bind(delivery_id.to_string())
         .bind(owner)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await?;
         rows.into_iter().map(attempt_from_row).collect()
     }
@@ -424,7 +437,7 @@ impl Store for SqliteStore {
         .bind(now_millis())
         .bind(delivery_id.to_string())
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(retried > 0)

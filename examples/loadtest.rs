@@ -1,0 +1,221 @@
+//! Throughput against the limit of this machine.
+//!
+//! ```sh
+//! cargo run --release --example loadtest -- --store memory --events 20000 --hooks 10 --concurrency 64
+//! cargo run --release --example loadtest -- --store sqlite --events 20000 --hooks 10 --concurrency 64
+//! cargo run --release --example loadtest -- --store postgres --database-url postgres://postgres@127.0.0.1/test \
+//!     --events 20000 --hooks 10 --concurrency 64
+//! cargo run --release --example loadtest -- --store sqlite --events 100000 --hooks 10 --receiver-down --seconds 30
+//! ```
+//!
+//! Starts a receiver on loopback (axum on hyper, counting and answering 200),
+//! subscribes K hooks to it, fires N events and waits until all N×K deliveries have
+//! arrived. Then, against the same receiver, it measures the limit: a plain reqwest
+//! POST loop of the same body at the same concurrency. It prints p50/p99
+//! fire-to-receipt latency, peak RSS, and last the line
+//! `loadtest store=<s> deliveries_per_s=<x> limit_per_s=<y> ratio=<x/y> p99_ms=<z>`.
+//!
+//! With `--receiver-down`, the hooks point at a port nothing listens on: it fires
+//! N×K deliveries into the queue, lets the engine work on the backlog for
+//! `--seconds`, and prints the peak RSS.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rest_hooks::{HookModel, Hooks, MemoryStore, NewHook, PgStore, SqliteStore, TargetPolicy};
+use support::{CountingReceiver, arg, arg_or, now_us, peak_rss_mib};
+
+/// One fired event; `fired_us` lets the receiver measure latency.
+#[derive(serde::Serialize, HookModel)]
+#[hook(app = "load", owner = owner)]
+pub struct Order {
+    id: u64,
+    fired_us: u64,
+    owner: String,
+    items: [&'static str; 3],
+}
+
+rest_hooks::hook_events! {
+    "order.placed" => load.Order.created,
+}
+
+#[tokio::main]
+async fn main() {
+    let store = arg("--store").unwrap_or_else(|| "memory".into());
+    let events: u64 = arg_or("--events", 20_000);
+    let hook_count: u64 = arg_or("--hooks", 10);
+    let concurrency: usize = arg_or("--concurrency", 64);
+    let receiver_down = std::env::args().any(|a| a == "--receiver-down");
+
+    let receiver = CountingReceiver::start(Duration::ZERO).await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut schema = None;
+    let builder = Hooks::builder(&EVENTS)
+        .target_policy(TargetPolicy::default().allow_ip([127, 0, 0, 1].into()))
+        .concurrency(concurrency)
+        .per_host(concurrency)
+        .poll_interval(Duration::from_millis(100));
+    let builder = match store.as_str() {
+        "memory" => builder.store(MemoryStore::new()),
+        "sqlite" => builder.store(
+            SqliteStore::open(dir.path().join("load.db"))
+                .await
+                .expect("open SQLite"),
+        ),
+        "postgres" => {
+            let url = arg("--database-url").expect("--store postgres needs --database-url URL");
+            let name = format!("loadtest_{}", uuid::Uuid::now_v7().simple());
+            pg_exec(&url, &format!("CREATE SCHEMA {name}")).await;
+            let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a PostgreSQL URL");
+            let store = PgStore::connect_with(options.options([("search_path", name.as_str())]))
+                .await
+                .expect("connect PostgreSQL");
+            schema = Some((url, name));
+            builder.store(store)
+        }
+        other => panic!("unknown store `{other}`: expected memory, sqlite or postgres"),
+    };
+    let hooks = builder.build().await.expect("hooks");
+
+    let target = if receiver_down {
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let url = format!("http://{}", closed.local_addr().expect("an address"));
+        drop(closed);
+        url
+    } else {
+        receiver.url.clone()
+    };
+    for k in 0..hook_count {
+        let new = NewHook::new("load", "order.placed", format!("{target}/in/{k}"));
+        hooks.subscribe(new).await.expect("subscribe");
+    }
+
+    let expected = events * hook_count;
+    let started = Instant::now();
+    fire_all(&hooks, events).await;
+    let fired_in = started.elapsed();
+    println!(
+        "fired {events} events ({expected} deliveries) in {:.2} s",
+        fired_in.as_secs_f64()
+    );
+
+    if receiver_down {
+        let seconds: u64 = arg_or("--seconds", 30);
+        println!(
+            "peak RSS after queueing {expected} deliveries: {:.1} MiB",
+            peak_rss_mib()
+        );
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        hooks.shutdown(Duration::from_secs(5)).await;
+        println!(
+            "loadtest backlog store={store} queued={expected} seconds={seconds} peak_rss_mib={:.1}",
+            peak_rss_mib()
+        );
+        drop_schema(schema).await;
+        return;
+    }
+
+    while receiver.counts().0 < expected {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let elapsed = started.elapsed();
+    let deliveries_per_s = expected as f64 / elapsed.as_secs_f64();
+    hooks.shutdown(Duration::from_secs(5)).await;
+    let latencies = receiver.latencies_us();
+    let percentile =
+        |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+    let (p50, p99) = (percentile(0.50), percentile(0.99));
+    println!(
+        "delivered {expected} in {:.2} s: {deliveries_per_s:.0}/s, fire-to-receipt p50 {p50:.1} ms, p99 {p99:.1} ms",
+        elapsed.as_secs_f64()
+    );
+
+    let limit_per_s = limit(&receiver.url, expected, concurrency).await;
+    println!("limit: a plain reqwest POST loop at concurrency {concurrency}: {limit_per_s:.0}/s");
+    println!("peak RSS: {:.1} MiB", peak_rss_mib());
+    drop_schema(schema).await;
+    println!(
+        "loadtest store={store} deliveries_per_s={deliveries_per_s:.0} limit_per_s={limit_per_s:.0} ratio={:.2} p99_ms={p99:.1}",
+        deliveries_per_s / limit_per_s
+    );
+}
+
+/// Fires `events` events from four tasks, as request handlers would.
+async fn fire_all(hooks: &Hooks, events: u64) {
+    let tasks: Vec<_> = (0..4u64)
+        .map(|t| {
+            let hooks = hooks.clone();
+            tokio::spawn(async move {
+                for id in (t..events).step_by(4) {
+                    let order = Order {
+                        id,
+                        fired_us: now_us(),
+                        owner: "load".into(),
+                        items: ["book", "pen", "lamp"],
+                    };
+                    hooks.created(&order).await.expect("fire");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a firing task");
+    }
+}
+
+/// Requests per second of a plain reqwest POST loop of a delivery-sized body.
+async fn limit(url: &str, requests: u64, concurrency: usize) -> f64 {
+    let client = reqwest::Client::new();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "hook": {"id": uuid::Uuid::now_v7(), "event": "order.placed", "target": url},
+        "data": {"id": 1, "fired_us": 0, "owner": "load", "items": ["book", "pen", "lamp"]},
+    }))
+    .expect("a body");
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, body, next, url) = (
+                client.clone(),
+                body.clone(),
+                Arc::clone(&next),
+                format!("{url}/limit"),
+            );
+            tokio::spawn(async move {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
+                    let response = client
+                        .post(&url)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .expect("a POST");
+                    assert!(response.status().is_success());
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a POST task");
+    }
+    requests as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn drop_schema(schema: Option<(String, String)>) {
+    if let Some((url, name)) = schema {
+        pg_exec(&url, &format!("DROP SCHEMA {name} CASCADE")).await;
+    }
+}
+
+async fn pg_exec(url: &str, sql: &str) {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+        .await
+        .expect("connect PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .expect("run SQL");
+}
