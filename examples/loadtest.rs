@@ -24,8 +24,11 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rest_hooks::{HookModel, Hooks, MemoryStore, NewHook, PgStore, SqliteStore, TargetPolicy};
+use rest_hooks::{
+    HookModel, Hooks, HooksBuilder, MemoryStore, NewHook, PgStore, SqliteStore, TargetPolicy,
+};
 use support::{CountingReceiver, arg, arg_or, now_us, peak_rss_mib};
+use tokio::sync::broadcast;
 
 /// One fired event; `fired_us` lets the receiver measure latency.
 #[derive(serde::Serialize, HookModel)]
@@ -52,14 +55,9 @@ async fn main() {
     let receiver = CountingReceiver::start(Duration::ZERO).await;
     let dir = tempfile::tempdir().expect("a temp dir");
     let mut schema = None;
-    let builder = Hooks::builder(&EVENTS)
-        .target_policy(TargetPolicy::default().allow_ip([127, 0, 0, 1].into()))
-        .concurrency(concurrency)
-        .per_host(concurrency)
-        .poll_interval(Duration::from_millis(100));
-    let builder = match store.as_str() {
-        "memory" => builder.store(MemoryStore::new()),
-        "sqlite" => builder.store(
+    let opened = match store.as_str() {
+        "memory" => Opened::Memory(MemoryStore::new()),
+        "sqlite" => Opened::Sqlite(
             SqliteStore::open(dir.path().join("load.db"))
                 .await
                 .expect("open SQLite"),
@@ -73,11 +71,17 @@ async fn main() {
                 .await
                 .expect("connect PostgreSQL");
             schema = Some((url, name));
-            builder.store(store)
+            Opened::Postgres(store)
         }
         other => panic!("unknown store `{other}`: expected memory, sqlite or postgres"),
     };
-    let hooks = builder.build().await.expect("hooks");
+    // With the receiver down, the queue is filled first and worked on after.
+    let firing_concurrency = if receiver_down { 0 } else { concurrency };
+    let hooks = opened
+        .builder(firing_concurrency)
+        .build()
+        .await
+        .expect("hooks");
 
     let target = if receiver_down {
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -109,8 +113,24 @@ async fn main() {
             "peak RSS after queueing {expected} deliveries: {:.1} MiB",
             peak_rss_mib()
         );
+        let delivering = opened.builder(concurrency).build().await.expect("hooks");
+        let mut observed = delivering.observe();
+        let attempts = tokio::spawn(async move {
+            let mut attempts = 0u64;
+            loop {
+                match observed.recv().await {
+                    Ok(_) => attempts += 1,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => attempts += missed,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+            attempts
+        });
         tokio::time::sleep(Duration::from_secs(seconds)).await;
-        hooks.shutdown(Duration::from_secs(5)).await;
+        delivering.shutdown(Duration::from_secs(5)).await;
+        drop(delivering);
+        let attempts = attempts.await.unwrap_or_default();
+        println!("the engine made {attempts} attempts on the backlog in {seconds} s");
         println!(
             "loadtest backlog store={store} queued={expected} seconds={seconds} peak_rss_mib={:.1}",
             peak_rss_mib()
@@ -142,6 +162,28 @@ async fn main() {
         "loadtest store={store} deliveries_per_s={deliveries_per_s:.0} limit_per_s={limit_per_s:.0} ratio={:.2} p99_ms={p99:.1}",
         deliveries_per_s / limit_per_s
     );
+}
+
+/// The store named on the command line; each `Hooks` built on it shares it.
+enum Opened {
+    Memory(MemoryStore),
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Opened {
+    fn builder(&self, concurrency: usize) -> HooksBuilder {
+        let builder = Hooks::builder(&EVENTS)
+            .target_policy(TargetPolicy::default().allow_ip([127, 0, 0, 1].into()))
+            .concurrency(concurrency)
+            .per_host(concurrency.max(1))
+            .poll_interval(Duration::from_millis(100));
+        match self {
+            Opened::Memory(store) => builder.store(store.clone()),
+            Opened::Sqlite(store) => builder.store(store.clone()),
+            Opened::Postgres(store) => builder.store(store.clone()),
+        }
+    }
 }
 
 /// Fires `events` events from four tasks, as request handlers would.

@@ -71,7 +71,10 @@ struct Done {
 impl Engine {
     pub(crate) async fn run(self: Arc<Self>, mut stop: Stop) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
-        let (done, outcomes) = mpsc::unbounded_channel();
+        // Bounded, and sent to while the attempt still holds its permit: when the
+        // store records slower than targets answer, attempts wait instead of piling
+        // outcomes up in memory.
+        let (done, outcomes) = mpsc::channel(self.config.concurrency.max(1) * 4);
         let recorder = tokio::spawn(Arc::clone(&self).record(outcomes));
         let mut attempts = JoinSet::new();
         let mut leased: HashMap<Id, Uuid> = HashMap::new();
@@ -156,7 +159,7 @@ impl Engine {
         self: Arc<Self>,
         outgoing: Outgoing,
         _permit: OwnedSemaphorePermit,
-        done: mpsc::UnboundedSender<Done>,
+        done: mpsc::Sender<Done>,
     ) {
         let span = {
             let d = &outgoing.delivery;
@@ -180,10 +183,12 @@ impl Engine {
             };
             // The recorder outlives every attempt; if it were gone, the lease would
             // expire and the delivery be attempted again.
-            let _ = done.send(Done {
-                delivery,
-                recorded: Recorded { attempt, next },
-            });
+            let _ = done
+                .send(Done {
+                    delivery,
+                    recorded: Recorded { attempt, next },
+                })
+                .await;
         }
         .instrument(span)
         .await;
@@ -215,7 +220,7 @@ impl Engine {
 
     /// Writes outcomes in batches: whatever has arrived while the last batch was
     /// being written goes in the next one.
-    async fn record(self: Arc<Self>, mut outcomes: mpsc::UnboundedReceiver<Done>) {
+    async fn record(self: Arc<Self>, mut outcomes: mpsc::Receiver<Done>) {
         let mut batch = Vec::new();
         while outcomes.recv_many(&mut batch, 1000).await > 0 {
             let (deliveries, recorded): (Vec<Delivery>, Vec<Recorded>) = batch
