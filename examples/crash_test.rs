@@ -18,7 +18,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rest_hooks::{HookModel, Hooks, NewHook, PgStore, SqliteStore, TargetPolicy};
-use support::{CountingReceiver, arg, arg_or, now_us};
+use support::{CountingReceiver, arg, arg_or, now_us, pg_exec};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// One fired event.
@@ -201,14 +201,4 @@ fn child(mode: &str, location: &Location, events: u64) -> tokio::process::Child 
         .kill_on_drop(true)
         .spawn()
         .expect("spawn a child process")
-}
-
-async fn pg_exec(url: &str, sql: &str) {
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
-        .await
-        .expect("connect PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .expect("run SQL");
 }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use rest_hooks::{
     HookModel, Hooks, HooksBuilder, MemoryStore, NewHook, PgStore, SqliteStore, TargetPolicy,
 };
-use support::{CountingReceiver, arg, arg_or, now_us, peak_rss_mib};
+use support::{CountingReceiver, arg, arg_or, now_us, peak_rss_mib, pg_exec};
 use tokio::sync::broadcast;
 
 /// One fired event; `fired_us` lets the receiver measure latency.
@@ -250,14 +250,4 @@ async fn drop_schema(schema: Option<(String, String)>) {
     if let Some((url, name)) = schema {
         pg_exec(&url, &format!("DROP SCHEMA {name} CASCADE")).await;
     }
-}
-
-async fn pg_exec(url: &str, sql: &str) {
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
-        .await
-        .expect("connect PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .expect("run SQL");
 }

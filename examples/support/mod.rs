@@ -122,3 +122,14 @@ pub fn arg(name: &str) -> Option<String> {
 pub fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
+
+/// Runs one SQL statement on the PostgreSQL server at `url`.
+pub async fn pg_exec(url: &str, sql: &str) {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+        .await
+        .expect("connect PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .expect("run SQL");
+}

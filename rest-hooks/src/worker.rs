@@ -86,6 +86,10 @@ impl Engine {
         let mut buffer: VecDeque<Outgoing> = VecDeque::new();
         let low_water = self.config.batch / 2;
         while stop.borrow().is_none() {
+            // A finished task keeps its memory until it is joined.
+            while let Some(finished) = attempts.try_join_next_with_id() {
+                forget(&mut leased, finished);
+            }
             let mut leased_some = false;
             if buffer.len() <= low_water {
                 match self

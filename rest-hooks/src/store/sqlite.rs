@@ -14,8 +14,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::sql::{
-    AttemptRow, DeliveryRow, HookRow, INSERT_CHUNK, RecordPlan, SecretsRow, WriteDeliveries,
-    attempt_from_row, delivery_from_row, hook_from_row, migrator, outgoing, parse_id,
+    AttemptRow, DeliveryRow, HookRow, INSERT_CHUNK, RecordPlan, SMALL_BATCH, SecretsRow,
+    WriteDeliveries, attempt_from_row, delivery_from_row, hook_from_row, migrator, outgoing,
+    parse_id,
 };
 use super::{Disable, Store, lease_millis, millis, now_millis};
 use crate::delivery::{Attempt, Delivery, HookChange, Outgoing, Recorded};
@@ -140,7 +141,11 @@ impl WriteDeliveries for SqliteConnection {
                     .push_bind(None::<i64>)
                     .push_bind(millis(d.created_at));
             });
-            insert.build().execute(&mut *self).await?;
+            insert
+                .build()
+                .persistent(chunk.len() <= SMALL_BATCH)
+                .execute(&mut *self)
+                .await?;
         }
         Ok(())
     }
@@ -276,7 +281,11 @@ impl Store for SqliteStore {
             "SELECT id, secret, previous_secret, previous_secret_until FROM rest_hooks_hooks WHERE id IN ",
         );
         push_ids(&mut query, hook_ids.into_iter());
-        let secrets: Vec<SecretsRow> = query.build_query_as().fetch_all(&self.readers).await?;
+        let secrets: Vec<SecretsRow> = query
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&self.readers)
+            .await?;
         Ok(outgoing(deliveries, secrets, now))
     }
 
@@ -288,7 +297,11 @@ impl Store for SqliteStore {
             "UPDATE rest_hooks_deliveries SET leased_until = NULL WHERE id IN ",
         );
         push_ids(&mut query, ids.iter().map(Uuid::to_string));
-        query.build().execute(&self.writer).await?;
+        query
+            .build()
+            .persistent(false)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
@@ -312,7 +325,7 @@ impl Store for SqliteStore {
                     .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
                     .push_bind(a.response_body.clone());
             });
-            insert.build().execute(&mut *tx).await?;
+            insert.build().persistent(false).execute(&mut *tx).await?;
         }
         for chunk in plan.delivered.chunks(INSERT_CHUNK) {
             let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
@@ -320,14 +333,14 @@ impl Store for SqliteStore {
             );
             update.push_bind(now).push(" WHERE id IN ");
             push_ids(&mut update, chunk.iter().cloned());
-            update.build().execute(&mut *tx).await?;
+            update.build().persistent(false).execute(&mut *tx).await?;
         }
         for chunk in plan.succeeding_hooks.chunks(INSERT_CHUNK) {
             let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "UPDATE rest_hooks_hooks SET failing_since = NULL WHERE failing_since IS NOT NULL AND id IN ",
             );
             push_ids(&mut update, chunk.iter().cloned());
-            update.build().execute(&mut *tx).await?;
+            update.build().persistent(false).execute(&mut *tx).await?;
         }
         for (id, due_at) in &plan.retries {
             sqlx::query(
