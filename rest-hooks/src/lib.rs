@@ -39,6 +39,8 @@
 // Library code reports errors; a panic here is a bug.
 #![warn(clippy::unwrap_used, clippy::panic)]
 
+#[cfg(feature = "axum")]
+pub mod api;
 pub mod delivery;
 mod error;
 mod event;

@@ -1,0 +1,709 @@
+//! The management API over real HTTP on loopback, driven with reqwest as a client
+//! would: the resource, owner isolation, pagination, and malformed requests.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Receiver;
+use reqwest::{Method, StatusCode};
+use rest_hooks::api::BearerKeys;
+use rest_hooks::{HookModel, Hooks, MemoryStore};
+use serde_json::{Value, json};
+
+/// A book, owned by the user who added it.
+#[derive(serde::Serialize, HookModel)]
+#[hook(app = "bookstore", owner = user)]
+pub struct Book {
+    id: u64,
+    user: String,
+}
+
+rest_hooks::hook_events! {
+    "book.added"     => bookstore.Book.created,
+    "book.changed"   => bookstore.Book.updated+,
+    "user.logged_in" => None,
+}
+
+struct Server {
+    url: String,
+    hooks: Hooks,
+    client: reqwest::Client,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let hooks = Hooks::builder(&EVENTS)
+            .store(MemoryStore::new())
+            .target_policy(common::loopback_policy())
+            .poll_interval(Duration::from_millis(20))
+            .build()
+            .await
+            .unwrap();
+        let keys = BearerKeys::new([
+            ("key-ann".to_owned(), "ann".to_owned()),
+            ("key-bob".to_owned(), "bob".to_owned()),
+        ]);
+        let app = rest_hooks::api::router(hooks.clone(), keys);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url,
+            hooks,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn request(&self, method: Method, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.url))
+            .header("authorization", format!("Bearer {key}"))
+    }
+
+    async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.request(method, path, key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+}
+
+#[tokio::test]
+async fn a_hook_is_created_listed_shown_and_deleted() {
+    let server = Server::start().await;
+    let receiver = Receiver::start().await;
+    let target = receiver.target("in");
+    let response = server
+        .request(Method::POST, "/hooks", "key-ann")
+        .json(&json!({"event": "book.added", "target": target, "metadata": {"plan": "pro"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("hooks/{id}"));
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(
+        (
+            &created["event"],
+            &created["target"],
+            &created["active"],
+            &created["metadata"]
+        ),
+        (
+            &json!("book.added"),
+            &json!(target),
+            &json!(true),
+            &json!({"plan": "pro"})
+        )
+    );
+
+    let (status, listed) = server.json(Method::GET, "/hooks", "key-ann", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["hooks"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["hooks"][0]["id"], json!(id));
+    assert!(
+        listed["hooks"][0].get("secret").is_none(),
+        "the secret is shown on creation only"
+    );
+
+    let (status, shown) = server
+        .json(Method::GET, &format!("/hooks/{id}"), "key-ann", None)
+        .await;
+    assert_eq!((status, &shown["id"]), (StatusCode::OK, &json!(id)));
+    assert!(shown.get("secret").is_none());
+
+    let (status, _) = server
+        .json(Method::DELETE, &format!("/hooks/{id}"), "key-ann", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, problem) = server
+        .json(Method::GET, &format!("/hooks/{id}"), "key-ann", None)
+        .await;
+    assert_eq!(
+        (status, &problem["type"]),
+        (
+            StatusCode::NOT_FOUND,
+            &json!("urn:rest-hooks:problem:not-found")
+        )
+    );
+}
+
+#[tokio::test]
+async fn another_owners_hook_is_a_404_never_a_403() {
+    let server = Server::start().await;
+    let receiver = Receiver::start().await;
+    let (_, created) = server
+        .json(
+            Method::POST,
+            "/hooks",
+            "key-ann",
+            Some(json!({"event": "book.added", "target": receiver.target("in")})),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    for (method, path) in [
+        (Method::GET, format!("/hooks/{id}")),
+        (Method::DELETE, format!("/hooks/{id}")),
+        (Method::POST, format!("/hooks/{id}/rotate-secret")),
+        (Method::GET, format!("/hooks/{id}/deliveries")),
+    ] {
+        let (status, _) = server.json(method.clone(), &path, "key-bob", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let (_, listed) = server.json(Method::GET, "/hooks", "key-bob", None).await;
+    assert_eq!(listed["hooks"], json!([]));
+    assert_eq!(
+        server.hooks.list("ann").await.unwrap().len(),
+        1,
+        "ann's hook is untouched"
+    );
+}
+
+#[tokio::test]
+async fn pages_walk_every_hook_once() {
+    let server = Server::start().await;
+    let receiver = Receiver::start().await;
+    let mut made = Vec::new();
+    for n in 0..5 {
+        let body = json!({"event": "book.added", "target": receiver.target(&format!("in/{n}"))});
+        let (_, created) = server
+            .json(Method::POST, "/hooks", "key-ann", Some(body))
+            .await;
+        made.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let mut seen = Vec::new();
+    let mut path = "/hooks?limit=2".to_owned();
+    loop {
+        let (status, page) = server.json(Method::GET, &path, "key-ann", None).await;
+        assert_eq!(status, StatusCode::OK);
+        seen.extend(
+            page["hooks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/hooks?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, made);
+}
+
+#[tokio::test]
+async fn deliveries_show_their_attempts_and_can_be_retried() {
+    let server = Server::start().await;
+    let receiver = Receiver::start().await;
+    let (_, created) = server
+        .json(
+            Method::POST,
+            "/hooks",
+            "key-ann",
+            Some(json!({"event": "book.added", "target": receiver.target("in")})),
+        )
+        .await;
+    let hook = created["id"].as_str().unwrap();
+    let mut observed = server.hooks.observe();
+    server
+        .hooks
+        .created(&Book {
+            id: 1,
+            user: "ann".into(),
+        })
+        .await
+        .unwrap();
+    receiver.next().await;
+    observed.recv().await.unwrap();
+
+    let (status, log) = server
+        .json(
+            Method::GET,
+            &format!("/hooks/{hook}/deliveries"),
+            "key-ann",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let delivery = &log["deliveries"][0];
+    assert_eq!(
+        (&delivery["state"], &delivery["attempts"]),
+        (&json!("delivered"), &json!(1))
+    );
+    assert_eq!(
+        delivery["log"][0]["result"],
+        json!({"kind": "status", "detail": 200})
+    );
+    let id = delivery["id"].as_str().unwrap();
+
+    let (status, _) = server
+        .json(
+            Method::POST,
+            &format!("/deliveries/{id}/retry"),
+            "key-bob",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server
+        .json(
+            Method::POST,
+            &format!("/deliveries/{id}/retry"),
+            "key-ann",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(receiver.next().await.headers["webhook-id"], id);
+}
+
+#[tokio::test]
+async fn rotating_gives_a_new_secret_and_events_list_the_table() {
+    let server = Server::start().await;
+    let receiver = Receiver::start().await;
+    let (_, created) = server
+        .json(
+            Method::POST,
+            "/hooks",
+            "key-ann",
+            Some(json!({"event": "book.added", "target": receiver.target("in")})),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let (status, rotated) = server
+        .json(
+            Method::POST,
+            &format!("/hooks/{id}/rotate-secret"),
+            "key-ann",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(rotated["secret"], created["secret"]);
+    assert!(rotated["secret"].as_str().unwrap().starts_with("whsec_"));
+
+    let (status, events) = server.json(Method::GET, "/events", "key-ann", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        events["events"],
+        json!([
+            {"name": "book.added", "raw": false, "all_owners": false},
+            {"name": "book.changed", "raw": false, "all_owners": true},
+            {"name": "user.logged_in", "raw": true, "all_owners": false},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn malformed_requests_answer_4xx_problems_and_store_nothing() {
+    let server = Server::start().await;
+    let json_type = Some("application/json");
+    let missing = uuid::Uuid::now_v7();
+    let long_target = format!("http://127.0.0.1:9/{}", "a".repeat(3000));
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let cases: Vec<(Method, String, Option<&str>, Option<&str>, Vec<u8>, u16)> = vec![
+        // (method, path, key, content type, body, expected status)
+        (
+            Method::POST,
+            "/hooks".into(),
+            None,
+            json_type,
+            br#"{"event":"book.added","target":"http://127.0.0.1:9/"}"#.to_vec(),
+            401,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer nope"),
+            json_type,
+            br#"{"event":"book.added","target":"http://127.0.0.1:9/"}"#.to_vec(),
+            401,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Basic a2V5LWFubg=="),
+            json_type,
+            b"{}".to_vec(),
+            401,
+        ),
+        (
+            Method::GET,
+            "/hooks".into(),
+            Some("Bearer"),
+            None,
+            vec![],
+            401,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            None,
+            br#"{"event":"book.added","target":"http://127.0.0.1:9/"}"#.to_vec(),
+            415,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            Some("text/plain"),
+            br#"{"event":"book.added","target":"http://127.0.0.1:9/"}"#.to_vec(),
+            415,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            b"{".to_vec(),
+            400,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            b"".to_vec(),
+            400,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            b"[]".to_vec(),
+            400,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            b"null".to_vec(),
+            400,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"event":"book.added"}"#.to_vec(),
+            400,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"target":"http://127.0.0.1:9/"}"#.to_vec(),
+            400,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"event":1,"target":"http://127.0.0.1:9/"}"#.to_vec(),
+            400,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"event":"book.added","target":"http://127.0.0.1:9/","owner":"bob"}"#.to_vec(),
+            400,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"event":"book.added","target":"http://127.0.0.1:9/","secret":"whsec_x"}"#.to_vec(),
+            400,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            b"\xff\xfe{}".to_vec(),
+            400,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            format!(r#"{{"event":"book.added","target":"http://127.0.0.1:9/","metadata":{deep}}}"#)
+                .into_bytes(),
+            400,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            vec![b' '; 70 * 1024],
+            413,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"event":"book.sold","target":"http://127.0.0.1:9/"}"#.to_vec(),
+            422,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"event":"Book.Added","target":"http://127.0.0.1:9/"}"#.to_vec(),
+            422,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"event":"book.added","target":"/relative"}"#.to_vec(),
+            422,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"event":"book.added","target":"ftp://127.0.0.1/in"}"#.to_vec(),
+            422,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"event":"book.added","target":""}"#.to_vec(),
+            422,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"event":"book.added","target":"http://10.0.0.1/in"}"#.to_vec(),
+            422,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"event":"book.added","target":"http://169.254.169.254/latest"}"#.to_vec(),
+            422,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            br#"{"event":"book.added","target":"http://[::1]:9/in"}"#.to_vec(),
+            422,
+        ),
+        (
+            Method::POST,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            format!(r#"{{"event":"book.added","target":"{long_target}"}}"#).into_bytes(),
+            422,
+        ),
+        (
+            Method::GET,
+            "/hooks/not-a-uuid".into(),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            404,
+        ),
+        (
+            Method::GET,
+            format!("/hooks/{missing}"),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            404,
+        ),
+        (
+            Method::DELETE,
+            "/hooks/not-a-uuid".into(),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            404,
+        ),
+        (
+            Method::DELETE,
+            format!("/hooks/{missing}"),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            404,
+        ),
+        (
+            Method::POST,
+            format!("/hooks/{missing}/rotate-secret"),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            404,
+        ),
+        (
+            Method::GET,
+            format!("/hooks/{missing}/deliveries"),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            404,
+        ),
+        (
+            Method::GET,
+            "/hooks?limit=abc".into(),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            Method::GET,
+            "/hooks?limit=0".into(),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            Method::GET,
+            "/hooks?limit=100000".into(),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            Method::GET,
+            "/hooks?limit=-1".into(),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            Method::GET,
+            "/hooks?cursor=zzz".into(),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            Method::GET,
+            "/hooks?colour=red".into(),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            400,
+        ),
+        (
+            Method::POST,
+            "/deliveries/not-a-uuid/retry".into(),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            404,
+        ),
+        (
+            Method::POST,
+            format!("/deliveries/{missing}/retry"),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            404,
+        ),
+        (
+            Method::GET,
+            "/nothing/here".into(),
+            Some("Bearer key-ann"),
+            None,
+            vec![],
+            404,
+        ),
+        (
+            Method::PUT,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            b"{}".to_vec(),
+            405,
+        ),
+        (
+            Method::PATCH,
+            format!("/hooks/{missing}"),
+            Some("Bearer key-ann"),
+            json_type,
+            b"{}".to_vec(),
+            405,
+        ),
+    ];
+    assert!(cases.len() >= 30);
+    for (method, path, auth, content_type, body, expected) in cases {
+        let mut request = server
+            .client
+            .request(method.clone(), format!("{}{path}", server.url))
+            .body(body);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let problem: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, expected, "{method} {path}: {problem}");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/problem+json"),
+            "{method} {path}"
+        );
+        assert_eq!(problem["status"], json!(expected), "{method} {path}");
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:rest-hooks:problem:")
+        );
+    }
+    assert_eq!(server.hooks.list("ann").await.unwrap(), []);
+    assert_eq!(server.hooks.list("bob").await.unwrap(), []);
+}
