@@ -315,8 +315,16 @@ async fn malformed_requests_answer_4xx_problems_and_store_nothing() {
     let missing = uuid::Uuid::now_v7();
     let long_target = format!("http://127.0.0.1:9/{}", "a".repeat(3000));
     let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-    let cases: Vec<(Method, String, Option<&str>, Option<&str>, Vec<u8>, u16)> = vec![
-        // (method, path, key, content type, body, expected status)
+    /// Method, path, `Authorization`, `Content-Type`, body, and the status it must get.
+    type Case<'a> = (
+        Method,
+        String,
+        Option<&'a str>,
+        Option<&'a str>,
+        Vec<u8>,
+        u16,
+    );
+    let cases: Vec<Case<'_>> = vec![
         (
             Method::POST,
             "/hooks".into(),
