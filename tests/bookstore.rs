@@ -1,0 +1,48 @@
+//! Runs the bookstore example (the README's first command) and checks what it
+//! prints: every event arrives, signed, and the delivery log reads back.
+
+mod common;
+
+#[path = "../examples/bookstore/app.rs"]
+mod app;
+
+fn check(out: &[u8]) {
+    let text = String::from_utf8(out.to_vec()).unwrap();
+    assert_eq!(text.matches("signature verified: yes").count(), 6, "{text}");
+    assert!(!text.contains("verified: NO"), "{text}");
+    for (event, times) in [
+        ("book.added", 1),
+        ("book.changed", 2),
+        ("book.read", 1),
+        ("user.logged_in", 1),
+        ("book.removed", 1),
+    ] {
+        assert_eq!(
+            text.matches(&format!("<- {event} ")).count(),
+            times,
+            "{event} in {text}"
+        );
+    }
+    assert_eq!(text.matches("201 Created").count(), 6, "{text}");
+    assert!(text.contains(r#""title":"Dune Messiah""#), "{text}");
+    assert!(text.contains("delivered  1 attempt(s)"), "{text}");
+    assert!(text.ends_with("shut down cleanly\n"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bookstore_example_runs_on_sqlite() {
+    let mut out = Vec::new();
+    app::run(&mut out, None).await.unwrap();
+    check(&out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bookstore_example_runs_on_postgres() {
+    let Some(schema) = common::PgSchema::create().await else {
+        return;
+    };
+    let url = format!("{}?options=-c%20search_path%3D{}", schema.url, schema.name);
+    let mut out = Vec::new();
+    app::run(&mut out, Some(url)).await.unwrap();
+    check(&out);
+}
