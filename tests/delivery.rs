@@ -417,7 +417,7 @@ async fn a_hook_failing_for_the_whole_period_is_disabled_with_a_reason(store: im
     assert!(!disabled.active);
     assert_eq!(
         disabled.disabled_reason.as_deref(),
-        Some("every delivery failed for 0 days")
+        Some("every delivery failed for 0 s")
     );
     assert_eq!(
         hooks.created(&book(2)).await.unwrap(),

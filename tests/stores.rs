@@ -83,11 +83,10 @@ fn recorded(d: &Delivery, result: AttemptResult, next: Next) -> Recorded {
     }
 }
 
-/// Disables nothing: hooks would have to be failing since before the epoch.
+/// Disables nothing: hooks would have to fail for ever.
 fn never() -> Disable {
     Disable {
-        failing_since_before: OffsetDateTime::UNIX_EPOCH,
-        after_days: 5,
+        after: Duration::MAX,
     }
 }
 
@@ -276,8 +275,7 @@ async fn a_hook_failing_too_long_is_disabled_and_success_resets_the_clock(store:
     store.lease(10, Duration::from_secs(60)).await.unwrap();
     // Failing since now does not disable yet under a 5-day rule...
     let five_days = Disable {
-        failing_since_before: OffsetDateTime::now_utc() - Duration::from_secs(5 * 86_400),
-        after_days: 5,
+        after: Duration::from_secs(5 * 86_400),
     };
     let failing = recorded(&all[0], AttemptResult::Status(500), Next::Failed);
     assert_eq!(store.record(&[failing], &five_days).await.unwrap(), []);
@@ -294,15 +292,13 @@ async fn a_hook_failing_too_long_is_disabled_and_success_resets_the_clock(store:
         .await
         .unwrap();
     let cutoff_now = Disable {
-        failing_since_before: OffsetDateTime::now_utc() - Duration::from_secs(1),
-        after_days: 5,
+        after: Duration::from_secs(3600),
     };
     let failing = recorded(&all[2], AttemptResult::Status(500), Next::Failed);
     assert_eq!(store.record(&[failing], &cutoff_now).await.unwrap(), []);
     // ...and a streak that started before the cutoff disables the hook.
     let later = Disable {
-        failing_since_before: OffsetDateTime::now_utc() + Duration::from_secs(1),
-        after_days: 5,
+        after: Duration::ZERO,
     };
     let failing = recorded(
         &all[3],
@@ -318,7 +314,7 @@ async fn a_hook_failing_too_long_is_disabled_and_success_resets_the_clock(store:
     assert!(!disabled.active);
     assert_eq!(
         disabled.disabled_reason.as_deref(),
-        Some("every delivery failed for 5 days")
+        Some("every delivery failed for 0 s")
     );
     assert_eq!(store.active_hooks().await.unwrap(), []);
     assert!(

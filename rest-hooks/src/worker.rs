@@ -232,8 +232,7 @@ impl Engine {
                 .map(|done| (done.delivery, done.recorded))
                 .unzip();
             let disable = Disable {
-                failing_since_before: OffsetDateTime::now_utc() - self.config.disable_after,
-                after_days: self.config.disable_after.as_secs() / 86_400,
+                after: self.config.disable_after,
             };
             match self.store.record(&recorded, &disable).await {
                 Ok(changes) => {

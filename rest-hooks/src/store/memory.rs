@@ -108,7 +108,7 @@ impl State {
     fn failed(&mut self, hook_id: Uuid, now: i64, disable: &Disable) -> Option<HookChange> {
         let stored = self.hooks.get_mut(&hook_id)?;
         let since = *stored.failing_since.get_or_insert(now);
-        if !stored.hook.active || since > millis(disable.failing_since_before) {
+        if !stored.hook.active || since > disable.cutoff(now) {
             return None;
         }
         stored.hook.active = false;

@@ -72,7 +72,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records attempts and what follows them, in one transaction: the attempt log,
     /// the deliveries' states, hooks deleted by `410 Gone`, and hooks disabled because
-    /// every delivery has failed since before `disable.failing_since_before`.
+    /// every delivery has failed for `disable.after`.
     async fn record(&self, recorded: &[Recorded], disable: &Disable) -> Result<Vec<HookChange>>;
 
     /// The owner's delivery with this id.
@@ -96,19 +96,29 @@ pub trait Store: Send + Sync + 'static {
     async fn retry(&self, owner: &str, delivery_id: Uuid) -> Result<bool>;
 }
 
-/// When recording failures disables a hook.
+/// When recording failures disables a hook: once every delivery to it has failed
+/// for `after`, as the store's clock tells when it records.
 #[derive(Debug, Clone, Copy)]
 pub struct Disable {
-    /// Hooks whose deliveries have all failed since before this are disabled.
-    pub failing_since_before: OffsetDateTime,
-    /// The number of days that is, for the reason the owner reads.
-    pub after_days: u64,
+    /// How long a hook may fail before it is disabled.
+    pub after: Duration,
 }
 
 impl Disable {
+    /// The latest start of a failing streak that disables a hook, `now` being the
+    /// store's time in milliseconds.
+    pub fn cutoff(&self, now: i64) -> i64 {
+        now.saturating_sub(lease_millis(self.after))
+    }
+
     /// The reason a disabled hook shows.
     pub fn reason(&self) -> String {
-        format!("every delivery failed for {} days", self.after_days)
+        let secs = self.after.as_secs();
+        if secs > 0 && secs.is_multiple_of(86_400) {
+            format!("every delivery failed for {} days", secs / 86_400)
+        } else {
+            format!("every delivery failed for {secs} s")
+        }
     }
 }
 

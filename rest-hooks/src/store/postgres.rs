@@ -348,7 +348,7 @@ impl Store for PgStore {
             )
             .bind(disable.reason())
             .bind(hook)
-            .bind(millis(disable.failing_since_before))
+            .bind(disable.cutoff(now))
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -87,13 +87,16 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
+        // A file needs no liveness check before each use.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         migrator(MIGRATIONS).run(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self { readers, writer })
@@ -375,7 +378,7 @@ impl Store for SqliteStore {
             )
             .bind(disable.reason())
             .bind(hook)
-            .bind(millis(disable.failing_since_before))
+            .bind(disable.cutoff(now))
             .execute(&mut *tx)
             .await?
             .rows_affected();
