@@ -54,6 +54,10 @@ pub enum Error {
     #[error("no random bytes for a secret: {0}")]
     Randomness(getrandom::Error),
 
+    /// The HTTP client of the default deliverer could not be built.
+    #[error("the HTTP client could not be built: {0}")]
+    Client(#[source] reqwest::Error),
+
     /// The store failed.
     #[error("store: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -209,7 +209,7 @@ impl HooksBuilder {
             Some(deliverer) => deliverer,
             None => Arc::new(
                 HttpDeliverer::new(self.policy.clone(), self.timeout, self.per_host)
-                    .map_err(|e| Error::Store(Box::new(e)))?,
+                    .map_err(Error::Client)?,
             ),
         };
         let (stop, stopped) = watch::channel(None);
