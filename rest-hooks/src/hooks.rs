@@ -292,11 +292,11 @@ impl Hooks {
     /// Deletes the owner's hook; [`Error::NotFound`] when the owner has none with
     /// this id.
     pub async fn unsubscribe(&self, owner: &str, id: Uuid) -> Result<()> {
-        let hook = self.get(owner, id).await?;
+        // The delete is scoped to the owner: another owner's hook is not found.
         if !self.inner.store.delete_hook(owner, id).await? {
             return Err(Error::NotFound(id));
         }
-        self.index_mut().remove(&hook);
+        self.index_mut().remove_id(id);
         Ok(())
     }
 
