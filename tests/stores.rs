@@ -65,6 +65,18 @@ async fn inactive_hooks_are_not_indexed(store: impl Store) {
     assert_eq!(store.hooks("ann").await.unwrap().len(), 2);
 }
 
+async fn an_active_hook_is_found_by_id_whoever_owns_it(store: impl Store) {
+    let mut off = hook("ann", "book.added");
+    off.active = false;
+    let on = hook("bob", "book.added");
+    store.insert_hook(&off).await.unwrap();
+    store.insert_hook(&on).await.unwrap();
+    assert_eq!(store.active_hook(on.id).await.unwrap(), Some(on.clone()));
+    assert_eq!(store.active_hook(off.id).await.unwrap(), None);
+    assert!(store.delete_hook("bob", on.id).await.unwrap());
+    assert_eq!(store.active_hook(on.id).await.unwrap(), None);
+}
+
 fn attempt(d: &Delivery, result: AttemptResult) -> Attempt {
     Attempt {
         delivery_id: d.id,
@@ -427,6 +439,7 @@ store_tests!(
     more_deliveries_than_one_insert_holds_are_all_queued,
     hooks_round_trip_and_are_scoped_to_their_owner,
     inactive_hooks_are_not_indexed,
+    an_active_hook_is_found_by_id_whoever_owns_it,
     a_leased_delivery_is_not_leased_again_until_recorded_or_expired,
     an_expired_lease_gives_the_delivery_back,
     a_released_delivery_is_due_at_once,

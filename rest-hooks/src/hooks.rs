@@ -1,7 +1,7 @@
 //! [`Hooks`], the handle an application keeps: subscriptions, firing, and the
 //! workers that deliver.
 
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -16,8 +16,9 @@ use crate::delivery::{Attempt, Deliverer, Delivery, HttpDeliverer};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventSpec, Raw};
 use crate::finder::{Audience, DefaultFinder, Finder, Firing};
+use crate::follower::Follower;
 use crate::hook::{Hook, NewHook, check_secret, generate_secret, parse_target};
-use crate::index::Index;
+use crate::index::{IndexChange, SharedIndex};
 use crate::model::{HookInfo, HookModel, default_payload};
 use crate::policy::TargetPolicy;
 use crate::registry::Registry;
@@ -65,11 +66,21 @@ struct Inner {
     policy: TargetPolicy,
     max_payload: usize,
     secret_grace: Duration,
-    index: Arc<RwLock<Index>>,
+    index: Arc<SharedIndex>,
     wake: Arc<Notify>,
     observers: broadcast::Sender<Outcome>,
     stop: watch::Sender<Option<Instant>>,
     engine: Mutex<Option<JoinHandle<()>>>,
+    /// Follows other processes' changes to a shared store while the handle lives.
+    follower: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
+    }
 }
 
 /// Builds [`Hooks`]; every setting has a documented default.
@@ -202,9 +213,13 @@ impl HooksBuilder {
     }
 
     /// Loads the active hooks into the in-memory index and starts the delivery
-    /// engine on the current tokio runtime.
+    /// engine on the current tokio runtime; on a store that several processes share,
+    /// also follows their changes to it.
     pub async fn build(self) -> Result<Hooks> {
-        let index = Arc::new(RwLock::new(Index::new(self.store.active_hooks().await?)));
+        // Listening starts before the index is loaded, so that no change falls
+        // between the two.
+        let notices = self.store.notices().await?;
+        let index = Arc::new(SharedIndex::new(self.store.active_hooks().await?));
         let deliverer = match self.deliverer {
             Some(deliverer) => deliverer,
             None => Arc::new(
@@ -226,6 +241,14 @@ impl HooksBuilder {
             });
             tokio::spawn(engine.run(stopped))
         });
+        let follower = notices.map(|notices| {
+            let follower = Follower {
+                store: Arc::clone(&self.store),
+                index: Arc::clone(&index),
+                wake: Arc::clone(&wake),
+            };
+            tokio::spawn(follower.run(notices))
+        });
         Ok(Hooks {
             inner: Arc::new(Inner {
                 registry: self.registry,
@@ -239,6 +262,7 @@ impl HooksBuilder {
                 observers,
                 stop,
                 engine: Mutex::new(engine),
+                follower,
             }),
         })
     }
@@ -285,7 +309,7 @@ impl Hooks {
             metadata: new.metadata,
         };
         self.inner.store.insert_hook(&hook).await?;
-        self.index_mut().insert(Arc::new(hook.clone()));
+        self.inner.index.put(hook.clone());
         Ok(hook)
     }
 
@@ -296,7 +320,7 @@ impl Hooks {
         if !self.inner.store.delete_hook(owner, id).await? {
             return Err(Error::NotFound(id));
         }
-        self.index_mut().remove_id(id);
+        self.inner.index.remove(id);
         Ok(())
     }
 
@@ -374,6 +398,14 @@ impl Hooks {
     /// A receiver that falls more than 1,024 outcomes behind misses the oldest.
     pub fn observe(&self) -> broadcast::Receiver<Outcome> {
         self.inner.observers.subscribe()
+    }
+
+    /// A stream of the changes to this process's index of the hooks it fires to:
+    /// subscriptions, unsubscriptions, disabled and deleted hooks, made here or, on
+    /// a store that several processes share, by another process. A receiver that
+    /// falls more than 1,024 changes behind misses the oldest.
+    pub fn index_changes(&self) -> broadcast::Receiver<IndexChange> {
+        self.inner.index.changes()
     }
 
     /// Fires the `created` event of the model, if the table maps one. Returns how
@@ -564,7 +596,7 @@ impl Hooks {
         payload: impl Fn(&HookInfo<'_>) -> serde_json::Result<serde_json::Value>,
     ) -> Result<Vec<Delivery>> {
         let hooks = {
-            let index = self.index();
+            let index = self.inner.index.read();
             let Some(subscribers) = index.subscribers(spec.name) else {
                 return Ok(Vec::new());
             };
@@ -602,22 +634,6 @@ impl Hooks {
         self.inner.store.enqueue(&deliveries).await?;
         self.wake();
         Ok(deliveries.len())
-    }
-
-    fn index(&self) -> RwLockReadGuard<'_, Index> {
-        // The index is only changed by single inserts and removes, which a panic
-        // cannot leave half-done.
-        self.inner
-            .index
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn index_mut(&self) -> RwLockWriteGuard<'_, Index> {
-        self.inner
-            .index
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn engine(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {

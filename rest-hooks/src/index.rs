@@ -1,17 +1,106 @@
 //! The in-memory index of active subscriptions (event → owner → hooks), kept current
-//! by subscribe and unsubscribe, so that firing an event nobody listens to touches
-//! no database.
+//! by subscribe and unsubscribe, by recorded outcomes, and on a shared store by other
+//! processes' changes, so that firing an event nobody listens to touches no
+//! database.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::hook::Hook;
 
+/// A change to the index of active hooks that this process fires from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IndexChange {
+    /// The hook is now fired to: subscribed in this process or in another one.
+    Added(Uuid),
+    /// The hook is fired to no more: unsubscribed, disabled, or deleted by a
+    /// `410 Gone`, in this process or in another one.
+    Removed(Uuid),
+    /// The whole index was loaded again, because changes made by other processes
+    /// may have been missed (the connection that reports them was lost).
+    Reloaded,
+}
+
+/// The index, shared by the handle, the delivery engine and the follower of other
+/// processes' changes; every change is told to [`changes`](Self::changes).
+#[derive(Debug)]
+pub(crate) struct SharedIndex {
+    index: RwLock<Index>,
+    changes: broadcast::Sender<IndexChange>,
+}
+
+impl SharedIndex {
+    pub(crate) fn new(hooks: Vec<Hook>) -> Self {
+        Self {
+            index: RwLock::new(Index::new(hooks)),
+            changes: broadcast::channel(1024).0,
+        }
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Index> {
+        // The index is changed by single inserts, removes and swaps, which a panic
+        // cannot leave half-done.
+        self.index
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Puts the hook as it is now: in the index when it is active, out of it when not.
+    pub(crate) fn put(&self, hook: Hook) {
+        let id = hook.id;
+        let change = {
+            let mut index = self.write();
+            let was_in = index.remove(id);
+            let is_in = index.insert(Arc::new(hook));
+            match (was_in, is_in) {
+                (false, true) => Some(IndexChange::Added(id)),
+                (true, false) => Some(IndexChange::Removed(id)),
+                _ => None,
+            }
+        };
+        if let Some(change) = change {
+            self.tell(change);
+        }
+    }
+
+    /// Takes the hook with this id out, if it is in.
+    pub(crate) fn remove(&self, id: Uuid) {
+        if self.write().remove(id) {
+            self.tell(IndexChange::Removed(id));
+        }
+    }
+
+    /// Replaces the whole index with these hooks.
+    pub(crate) fn replace(&self, hooks: Vec<Hook>) {
+        let fresh = Index::new(hooks);
+        *self.write() = fresh;
+        self.tell(IndexChange::Reloaded);
+    }
+
+    pub(crate) fn changes(&self) -> broadcast::Receiver<IndexChange> {
+        self.changes.subscribe()
+    }
+
+    fn tell(&self, change: IndexChange) {
+        // Nobody listening is fine; a receiver that lags loses the oldest changes.
+        let _ = self.changes.send(change);
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     by_event: HashMap<String, EventHooks>,
+    by_id: HashMap<Uuid, Arc<Hook>>,
 }
 
 #[derive(Debug, Default)]
@@ -20,7 +109,7 @@ struct EventHooks {
 }
 
 impl Index {
-    pub(crate) fn new(hooks: Vec<Hook>) -> Self {
+    fn new(hooks: Vec<Hook>) -> Self {
         let mut index = Self::default();
         for hook in hooks {
             index.insert(Arc::new(hook));
@@ -28,10 +117,12 @@ impl Index {
         index
     }
 
-    pub(crate) fn insert(&mut self, hook: Arc<Hook>) {
+    /// Adds an active hook whose id is not in the index; `false` for an inactive one.
+    fn insert(&mut self, hook: Arc<Hook>) -> bool {
         if !hook.active {
-            return;
+            return false;
         }
+        self.by_id.insert(hook.id, Arc::clone(&hook));
         self.by_event
             .entry(hook.event.clone())
             .or_default()
@@ -39,49 +130,31 @@ impl Index {
             .entry(hook.owner.clone())
             .or_default()
             .push(hook);
+        true
     }
 
-    pub(crate) fn remove(&mut self, hook: &Hook) {
-        let Some(event) = self.by_event.get_mut(&hook.event) else {
-            return;
+    /// Removes the hook with this id; `false` when it was not in the index.
+    fn remove(&mut self, id: Uuid) -> bool {
+        let Some(hook) = self.by_id.remove(&id) else {
+            return false;
         };
-        if let Some(hooks) = event.by_owner.get_mut(&hook.owner) {
-            hooks.retain(|h| h.id != hook.id);
-            if hooks.is_empty() {
-                event.by_owner.remove(&hook.owner);
+        if let Some(event) = self.by_event.get_mut(&hook.event) {
+            if let Some(hooks) = event.by_owner.get_mut(&hook.owner) {
+                hooks.retain(|h| h.id != id);
+                if hooks.is_empty() {
+                    event.by_owner.remove(&hook.owner);
+                }
+            }
+            if event.by_owner.is_empty() {
+                self.by_event.remove(&hook.event);
             }
         }
-        if event.by_owner.is_empty() {
-            self.by_event.remove(&hook.event);
-        }
-    }
-
-    /// Removes the hook with this id, wherever it is.
-    pub(crate) fn remove_id(&mut self, id: Uuid) {
-        let found = self
-            .by_event
-            .values()
-            .flat_map(|e| e.by_owner.values())
-            .flatten()
-            .find(|h| h.id == id)
-            .map(Arc::clone);
-        if let Some(hook) = found {
-            self.remove(&hook);
-        }
+        true
     }
 
     /// The hooks subscribed to `event`; `None` when there are none.
     pub(crate) fn subscribers(&self, event: &str) -> Option<Subscribers<'_>> {
         self.by_event.get(event).map(|hooks| Subscribers { hooks })
-    }
-
-    #[cfg(test)]
-    fn contains(&self, id: Uuid) -> bool {
-        self.by_event
-            .values()
-            .flat_map(|e| e.by_owner.values())
-            .flatten()
-            .any(|h| h.id == id)
     }
 }
 
@@ -126,31 +199,59 @@ mod tests {
         }
     }
 
+    fn ids(hooks: &[Arc<Hook>]) -> Vec<Uuid> {
+        hooks.iter().map(|h| h.id).collect()
+    }
+
     #[test]
     fn hooks_are_found_by_event_and_owner_until_removed() {
         let a = hook("ann", "book.added", true);
         let b = hook("bob", "book.added", true);
         let inactive = hook("ann", "book.added", false);
-        let mut index = Index::new(vec![a.clone(), b.clone(), inactive.clone()]);
+        let index = SharedIndex::new(vec![a.clone(), b.clone(), inactive.clone()]);
 
-        let subs = index.subscribers("book.added").unwrap();
-        assert_eq!(
-            subs.owner("ann").iter().map(|h| h.id).collect::<Vec<_>>(),
-            [a.id]
-        );
-        assert_eq!(subs.all().count(), 2);
-        assert!(!index.contains(inactive.id));
-        assert!(index.subscribers("book.removed").is_none());
+        {
+            let read = index.read();
+            let subs = read.subscribers("book.added").unwrap();
+            assert_eq!(ids(subs.owner("ann")), [a.id]);
+            assert_eq!(subs.all().count(), 2);
+            assert!(subs.get(inactive.id).is_none());
+            assert!(read.subscribers("book.removed").is_none());
+        }
 
-        index.remove(&a);
+        index.remove(a.id);
         assert!(
             index
+                .read()
                 .subscribers("book.added")
                 .unwrap()
                 .owner("ann")
                 .is_empty()
         );
-        index.remove(&b);
-        assert!(index.subscribers("book.added").is_none());
+        index.remove(b.id);
+        assert!(index.read().subscribers("book.added").is_none());
+    }
+
+    #[test]
+    fn every_change_is_told_once_and_putting_the_same_hook_again_changes_nothing() {
+        let index = SharedIndex::new(Vec::new());
+        let mut changes = index.changes();
+        let mut a = hook("ann", "book.added", true);
+
+        index.put(a.clone());
+        index.put(a.clone());
+        a.active = false;
+        index.put(a.clone());
+        index.remove(a.id);
+        index.replace(vec![hook("bob", "book.added", true)]);
+
+        assert_eq!(changes.try_recv().unwrap(), IndexChange::Added(a.id));
+        assert_eq!(changes.try_recv().unwrap(), IndexChange::Removed(a.id));
+        assert_eq!(changes.try_recv().unwrap(), IndexChange::Reloaded);
+        assert!(changes.try_recv().is_err());
+        let read = index.read();
+        let subs = read.subscribers("book.added").unwrap();
+        assert_eq!(subs.all().count(), 1);
+        assert!(subs.owner("ann").is_empty());
     }
 }

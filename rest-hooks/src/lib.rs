@@ -41,10 +41,12 @@
 
 #[cfg(feature = "axum")]
 pub mod api;
+mod backoff;
 pub mod delivery;
 mod error;
 mod event;
 mod finder;
+mod follower;
 mod hook;
 mod hooks;
 mod index;
@@ -69,7 +71,7 @@ pub use event::{Event, EventSpec, ModelAction, Raw};
 pub use finder::{Audience, DefaultFinder, Finder, Firing};
 pub use hook::{Hook, MAX_TARGET_LEN, NewHook};
 pub use hooks::{Hooks, HooksBuilder};
-pub use index::Subscribers;
+pub use index::{IndexChange, Subscribers};
 pub use model::{HookInfo, HookModel, default_payload};
 pub use policy::{NotAllowed, TargetPolicy};
 pub use registry::Registry;
@@ -77,7 +79,7 @@ pub use registry::Registry;
 pub use store::PgStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
-pub use store::{Disable, MemoryStore, Store};
+pub use store::{Disable, MemoryStore, Notice, Store};
 pub use worker::Outcome;
 
 /// Declares the events of an application: one `"name" => app.Model.action` entry each.

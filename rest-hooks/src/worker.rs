@@ -3,7 +3,7 @@
 //! in batches and tells the in-memory index and the observers.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -13,11 +13,12 @@ use tokio::time::Instant;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::backoff::Backoff;
 use crate::delivery::retry::RetrySchedule;
 use crate::delivery::{
     Attempt, AttemptResult, Deliverer, Delivery, HookChange, Next, Outgoing, Recorded, Sent,
 };
-use crate::index::Index;
+use crate::index::SharedIndex;
 use crate::store::{Disable, Store};
 
 /// How the engine takes work from the queue.
@@ -57,7 +58,7 @@ pub(crate) type Stop = watch::Receiver<Option<Instant>>;
 pub(crate) struct Engine {
     pub store: Arc<dyn Store>,
     pub deliverer: Arc<dyn Deliverer>,
-    pub index: Arc<RwLock<Index>>,
+    pub index: Arc<SharedIndex>,
     pub observers: broadcast::Sender<Outcome>,
     pub wake: Arc<tokio::sync::Notify>,
     pub config: EngineConfig,
@@ -85,12 +86,16 @@ impl Engine {
         // nothing waits in it for longer than a round of attempts.
         let mut buffer: VecDeque<Outgoing> = VecDeque::new();
         let low_water = self.config.batch / 2;
+        // A store that fails (a lost database, say) is asked again after waits that
+        // grow, whatever wakes the engine meanwhile.
+        let mut backoff = Backoff::new(Duration::from_secs(30));
         while stop.borrow().is_none() {
             // A finished task keeps its memory until it is joined.
             while let Some(finished) = attempts.try_join_next_with_id() {
                 forget(&mut leased, finished);
             }
             let mut leased_some = false;
+            let mut store_failed = None;
             if buffer.len() <= low_water {
                 match self
                     .store
@@ -98,10 +103,15 @@ impl Engine {
                     .await
                 {
                     Ok(batch) => {
+                        backoff.reset();
                         leased_some = !batch.is_empty();
                         buffer.extend(batch);
                     }
-                    Err(error) => tracing::warn!(%error, "could not lease deliveries"),
+                    Err(error) => {
+                        let wait = backoff.next_wait();
+                        tracing::warn!(%error, ?wait, "could not lease deliveries");
+                        store_failed = Some(wait);
+                    }
                 }
             }
             while !buffer.is_empty() {
@@ -115,6 +125,13 @@ impl Engine {
                 let task =
                     attempts.spawn(Arc::clone(&self).attempt(outgoing, permit, done.clone()));
                 leased.insert(task.id(), id);
+            }
+            if let Some(wait) = store_failed {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    changed = stop.changed() => if changed.is_err() { break },
+                }
+                continue;
             }
             if leased_some && buffer.len() <= low_water {
                 // More may be due at once.
@@ -231,28 +248,44 @@ impl Engine {
                 .drain(..)
                 .map(|done| (done.delivery, done.recorded))
                 .unzip();
-            let disable = Disable {
-                after: self.config.disable_after,
+            // Unrecorded, the leases expire and these deliveries are attempted again.
+            let Some(changes) = self.record_batch(&recorded).await else {
+                continue;
             };
-            match self.store.record(&recorded, &disable).await {
-                Ok(changes) => {
-                    self.follow(&changes);
-                    if self.observers.receiver_count() > 0 {
-                        for (delivery, Recorded { attempt, next }) in
-                            deliveries.into_iter().zip(recorded)
-                        {
-                            // A receiver that lags loses the oldest outcomes, by design.
-                            let _ = self.observers.send(Outcome {
-                                delivery,
-                                attempt,
-                                next,
-                            });
-                        }
-                    }
+            self.follow(&changes);
+            if self.observers.receiver_count() > 0 {
+                for (delivery, Recorded { attempt, next }) in deliveries.into_iter().zip(recorded) {
+                    // A receiver that lags loses the oldest outcomes, by design.
+                    let _ = self.observers.send(Outcome {
+                        delivery,
+                        attempt,
+                        next,
+                    });
                 }
-                // The leases expire and these deliveries are attempted again.
+            }
+        }
+    }
+
+    /// Records a batch, trying again while the store fails, for as long as the
+    /// deliveries' leases last; after that they are due again anyway, and another
+    /// attempt will be recorded instead.
+    async fn record_batch(&self, recorded: &[Recorded]) -> Option<Vec<HookChange>> {
+        let disable = Disable {
+            after: self.config.disable_after,
+        };
+        let give_up = Instant::now() + self.config.lease;
+        let mut backoff = Backoff::new(Duration::from_secs(5));
+        loop {
+            match self.store.record(recorded, &disable).await {
+                Ok(changes) => return Some(changes),
                 Err(error) => {
-                    tracing::warn!(%error, count = recorded.len(), "could not record delivery outcomes")
+                    let wait = backoff.next_wait();
+                    if Instant::now() + wait >= give_up {
+                        tracing::warn!(%error, count = recorded.len(), "could not record delivery outcomes; they will be attempted again");
+                        return None;
+                    }
+                    tracing::warn!(%error, ?wait, "could not record delivery outcomes yet");
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
@@ -261,16 +294,9 @@ impl Engine {
     /// Keeps the in-memory index in step with hooks that recording disabled or
     /// deleted.
     fn follow(&self, changes: &[HookChange]) {
-        if changes.is_empty() {
-            return;
-        }
-        let mut index = self
-            .index
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
         for change in changes {
             let (HookChange::Disabled(id) | HookChange::Deleted(id)) = change;
-            index.remove_id(*id);
+            self.index.remove(*id);
         }
     }
 }

@@ -155,6 +155,15 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    async fn active_hook(&self, id: Uuid) -> Result<Option<Hook>> {
+        let state = self.state();
+        Ok(state
+            .hooks
+            .get(&id)
+            .filter(|s| s.hook.active)
+            .map(|s| s.hook.clone()))
+    }
+
     async fn delete_hook(&self, owner: &str, id: Uuid) -> Result<bool> {
         let mut state = self.state();
         if state.owned_hook(owner, id).is_none() {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::delivery::{Attempt, Delivery, HookChange, Outgoing, Recorded};
@@ -59,6 +60,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every active hook of every owner: what the in-memory index is built from.
     async fn active_hooks(&self) -> Result<Vec<Hook>>;
 
+    /// The hook with this id, whoever owns it, when it is active.
+    async fn active_hook(&self, id: Uuid) -> Result<Option<Hook>>;
+
     /// Queues deliveries, all or none, due at once.
     async fn enqueue(&self, deliveries: &[Delivery]) -> Result<()>;
 
@@ -94,6 +98,26 @@ pub trait Store: Send + Sync + 'static {
     /// Makes the owner's delivery due again at once, for one more attempt; `false`
     /// when the owner has no such delivery, or it is pending already.
     async fn retry(&self, owner: &str, delivery_id: Uuid) -> Result<bool>;
+
+    /// Starts reporting what other processes change in a store that several share:
+    /// `None` (the default) for a store that only this process uses. Reporting has
+    /// begun when this returns, so nothing changed after it is missed unless a
+    /// [`Notice::Missed`] says so.
+    async fn notices(&self) -> Result<Option<mpsc::Receiver<Notice>>> {
+        Ok(None)
+    }
+}
+
+/// A change to a shared store, made by this process or another one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Deliveries were queued, or made due again.
+    Queued,
+    /// The hook with this id was added, deleted, disabled or enabled.
+    Hook(Uuid),
+    /// Notices may have been lost (the connection that brings them was lost and is
+    /// back): anything may have changed.
+    Missed,
 }
 
 /// When recording failures disables a hook: once every delivery to it has failed

@@ -1,12 +1,14 @@
 //! [`PgStore`]: hooks and the queue in PostgreSQL, shared by several processes:
-//! workers lease deliveries with `FOR UPDATE SKIP LOCKED`.
+//! workers lease deliveries with `FOR UPDATE SKIP LOCKED`, and `LISTEN/NOTIFY`
+//! tells every process what the others queued and which hooks they changed.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use time::OffsetDateTime;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::sql::{
@@ -14,7 +16,8 @@ use super::sql::{
     WriteDeliveries, attempt_from_row, delivery_from_row, hook_from_row, migrator, outgoing,
     parse_id,
 };
-use super::{Disable, Store, lease_millis, millis, now_millis};
+use super::{Disable, Notice, Store, lease_millis, millis, now_millis};
+use crate::backoff::Backoff;
 use crate::delivery::{Attempt, Delivery, HookChange, Outgoing, Recorded};
 use crate::error::Result;
 use crate::hook::Hook;
@@ -34,6 +37,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "attempts",
         include_str!("migrations/postgres/0003_attempts.sql"),
+    ),
+    (
+        4,
+        "notify",
+        include_str!("migrations/postgres/0004_notify.sql"),
     ),
 ];
 
@@ -61,6 +69,8 @@ macro_rules! select_hooks {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Where this schema's changes are notified (see `0004_notify.sql`).
+    channel: String,
 }
 
 impl PgStore {
@@ -84,7 +94,19 @@ impl PgStore {
     /// Uses the application's pool, and brings the schema up to date.
     pub async fn from_pool(pool: PgPool) -> Result<Self> {
         migrator(MIGRATIONS).run(&pool).await?;
-        Ok(Self { pool })
+        let channel = sqlx::query_scalar("SELECT left('rest_hooks.' || current_schema(), 63)")
+            .fetch_one(&pool)
+            .await?;
+        Ok(Self { pool, channel })
+    }
+
+    /// Tells the listening processes that deliveries became due.
+    async fn notify_queued(&self) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, 'queued')")
+            .bind(&self.channel)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// The pool, for transactions that [`fire_in`](crate::Hooks::fire_in) joins.
@@ -212,6 +234,14 @@ impl Store for PgStore {
         rows.into_iter().map(hook_from_row).collect()
     }
 
+    async fn active_hook(&self, id: Uuid) -> Result<Option<Hook>> {
+        let row: Option<HookRow> = sqlx::query_as(select_hooks!("WHERE id = $1 AND active"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(hook_from_row).transpose()
+    }
+
     async fn enqueue(&self, deliveries: &[Delivery]) -> Result<()> {
         if deliveries.len() <= INSERT_CHUNK {
             return self
@@ -275,7 +305,7 @@ impl Store for PgStore {
         );
         push_ids(&mut query, ids.iter().map(Uuid::to_string));
         query.build().persistent(false).execute(&self.pool).await?;
-        Ok(())
+        self.notify_queued().await
     }
 
     async fn record(&self, recorded: &[Recorded], disable: &Disable) -> Result<Vec<HookChange>> {
@@ -426,7 +456,91 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        if retried > 0 {
+            self.notify_queued().await?;
+        }
         Ok(retried > 0)
+    }
+
+    async fn notices(&self) -> Result<Option<mpsc::Receiver<Notice>>> {
+        // A pool of its own, so that listening takes none of the store's
+        // connections; two, so that a new connection can be made while a lost one
+        // is still being given back.
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_with((*self.pool.connect_options()).clone())
+            .await?;
+        let listener = listen(&pool, &self.channel).await?;
+        let (notices, receiver) = mpsc::channel(1024);
+        tokio::spawn(relay(listener, pool, self.channel.clone(), notices));
+        Ok(Some(receiver))
+    }
+}
+
+async fn listen(pool: &PgPool, channel: &str) -> sqlx::Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(channel).await?;
+    Ok(listener)
+}
+
+/// Passes notifications on as notices until nobody receives them. A lost connection
+/// is replaced, with backoff, by a new one that listens again, and reported as
+/// [`Notice::Missed`]: what was notified in between is lost.
+async fn relay(
+    mut listener: PgListener,
+    pool: PgPool,
+    channel: String,
+    notices: mpsc::Sender<Notice>,
+) {
+    let mut backoff = Backoff::new(Duration::from_secs(30));
+    loop {
+        let lost = loop {
+            let received = tokio::select! {
+                received = listener.try_recv() => received,
+                () = notices.closed() => return,
+            };
+            match received {
+                Ok(Some(notification)) => match parse_notice(notification.payload()) {
+                    Some(notice) => {
+                        if notices.send(notice).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => {
+                        tracing::debug!(payload = notification.payload(), "ignored a notification");
+                    }
+                },
+                Ok(None) => break None,
+                Err(error) => break Some(error),
+            }
+        };
+        tracing::warn!(error = ?lost, "lost the connection that listens for other processes' changes");
+        drop(listener);
+        listener = loop {
+            tokio::select! {
+                () = tokio::time::sleep(backoff.next_wait()) => {}
+                () = notices.closed() => return,
+            }
+            match listen(&pool, &channel).await {
+                Ok(listener) => break listener,
+                Err(error) => tracing::warn!(%error, "could not listen again yet"),
+            }
+        };
+        backoff.reset();
+        if notices.send(Notice::Missed).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `queued`, or `hook <id>`, as `0004_notify.sql` sends them.
+fn parse_notice(payload: &str) -> Option<Notice> {
+    match payload.split_once(' ') {
+        None if payload == "queued" => Some(Notice::Queued),
+        Some(("hook", id)) => id.parse().ok().map(Notice::Hook),
+        _ => None,
     }
 }
 

@@ -239,6 +239,14 @@ impl Store for SqliteStore {
         rows.into_iter().map(hook_from_row).collect()
     }
 
+    async fn active_hook(&self, id: Uuid) -> Result<Option<Hook>> {
+        let row: Option<HookRow> = sqlx::query_as(select_hooks!("WHERE id = ? AND active"))
+            .bind(id.to_string())
+            .fetch_optional(&self.readers)
+            .await?;
+        row.map(hook_from_row).transpose()
+    }
+
     async fn enqueue(&self, deliveries: &[Delivery]) -> Result<()> {
         if deliveries.len() <= INSERT_CHUNK {
             return self
