@@ -12,9 +12,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::sql::{
-    AttemptRow, DeliveryRow, HookRow, INSERT_CHUNK, RecordPlan, SMALL_BATCH, SecretsRow,
-    WriteDeliveries, attempt_from_row, delivery_from_row, hook_from_row, migrator, outgoing,
-    parse_id,
+    AttemptRow, DeliveryRow, HookRow, INSERT_CHUNK, RecordPlan, SMALL_BATCH, WriteDeliveries,
+    attempt_from_row, delivery_from_row, hook_from_row, migrator, parse_id, signing_secrets,
 };
 use super::{Disable, Notice, Store, lease_millis, millis, now_millis};
 use crate::backoff::Backoff;
@@ -42,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "notify",
         include_str!("migrations/postgres/0004_notify.sql"),
+    ),
+    (
+        5,
+        "lighter indexes",
+        include_str!("migrations/postgres/0005_lighter_indexes.sql"),
     ),
 ];
 
@@ -258,42 +262,52 @@ impl Store for PgStore {
     }
 
     async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Outgoing>> {
+        // One statement: take the deliveries, and join the secrets that sign them.
         let now = now_millis();
-        let rows: Vec<DeliveryRow> = sqlx::query_as(
-            "UPDATE rest_hooks_deliveries SET leased_until = $1
-             WHERE id IN (
-                 SELECT id FROM rest_hooks_deliveries
-                 WHERE state = 'pending' AND due_at <= $2 AND (leased_until IS NULL OR leased_until <= $3)
-                 ORDER BY due_at LIMIT $4
-                 FOR UPDATE SKIP LOCKED)
-             RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at",
+        let rows: Vec<LeasedRow> = sqlx::query_as(
+            "WITH leased AS (
+                 UPDATE rest_hooks_deliveries SET leased_until = $1
+                 WHERE id IN (
+                     SELECT id FROM rest_hooks_deliveries
+                     WHERE state = 'pending' AND due_at <= $2 AND (leased_until IS NULL OR leased_until <= $2)
+                     ORDER BY due_at LIMIT $3
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at, due_at)
+             SELECT l.id, l.hook_id, l.owner, l.event, l.target, l.payload, l.state, l.attempts, l.created_at,
+                    h.secret, h.previous_secret, h.previous_secret_until
+             FROM leased l LEFT JOIN rest_hooks_hooks h ON h.id = l.hook_id
+             ORDER BY l.due_at",
         )
         .bind(now.saturating_add(lease_millis(lease)))
-        .bind(now)
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let deliveries: Vec<Delivery> = rows
-            .into_iter()
-            .map(delivery_from_row)
-            .collect::<Result<_>>()?;
-        let mut hook_ids: Vec<String> = deliveries.iter().map(|d| d.hook_id.to_string()).collect();
-        hook_ids.sort();
-        hook_ids.dedup();
-        let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-            "SELECT id, secret, previous_secret, previous_secret_until FROM rest_hooks_hooks WHERE id IN ",
-        );
-        push_ids(&mut query, hook_ids.into_iter());
-        let secrets: Vec<SecretsRow> = query
-            .build_query_as()
-            .persistent(false)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(outgoing(deliveries, secrets, now))
+        rows.into_iter()
+            .map(
+                |(
+                    id,
+                    hook_id,
+                    owner,
+                    event,
+                    target,
+                    payload,
+                    state,
+                    attempts,
+                    created_at,
+                    secret,
+                    previous,
+                    until,
+                )| {
+                    Ok(Outgoing {
+                        delivery: delivery_from_row((
+                            id, hook_id, owner, event, target, payload, state, attempts, created_at,
+                        ))?,
+                        secrets: signing_secrets(secret, previous, until, now),
+                    })
+                },
+            )
+            .collect()
     }
 
     async fn release(&self, ids: &[Uuid]) -> Result<()> {
@@ -311,84 +325,69 @@ impl Store for PgStore {
     async fn record(&self, recorded: &[Recorded], disable: &Disable) -> Result<Vec<HookChange>> {
         let plan = RecordPlan::new(recorded);
         let now = now_millis();
+        let successes_only = plan.retries.is_empty()
+            && plan.failed.is_empty()
+            && plan.failing_hooks.is_empty()
+            && plan.gone_hooks.is_empty();
+        // The usual batch, all delivered, is one statement, atomic by itself.
+        if successes_only {
+            record_successes(&mut *self.pool.acquire().await?, &plan, now).await?;
+            return Ok(Vec::new());
+        }
+
         let mut changes = Vec::new();
         let mut tx = self.pool.begin().await?;
-
-        for chunk in plan.logged.chunks(INSERT_CHUNK) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-                "INSERT INTO rest_hooks_attempts
-                 (delivery_id, hook_id, attempted_at, status, error, duration_ms, response_body) ",
-            );
-            insert.push_values(chunk, |mut row, a| {
-                row.push_bind(a.delivery_id.to_string())
-                    .push_bind(a.hook_id.to_string())
-                    .push_bind(millis(a.attempted_at))
-                    .push_bind(a.result.status().map(i64::from))
-                    .push_bind(a.result.error())
-                    .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
-                    .push_bind(a.response_body.clone());
-            });
-            insert.build().persistent(false).execute(&mut *tx).await?;
-        }
-        for chunk in plan.delivered.chunks(INSERT_CHUNK) {
-            let mut update = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-                "UPDATE rest_hooks_deliveries SET state = 'delivered', attempts = attempts + 1, leased_until = NULL, last_attempt_at = ",
-            );
-            update.push_bind(now).push(" WHERE id IN ");
-            push_ids(&mut update, chunk.iter().cloned());
-            update.build().persistent(false).execute(&mut *tx).await?;
-        }
-        for chunk in plan.succeeding_hooks.chunks(INSERT_CHUNK) {
-            let mut update = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-                "UPDATE rest_hooks_hooks SET failing_since = NULL WHERE failing_since IS NOT NULL AND id IN ",
-            );
-            push_ids(&mut update, chunk.iter().cloned());
-            update.build().persistent(false).execute(&mut *tx).await?;
-        }
-        for (id, due_at) in &plan.retries {
+        record_successes(&mut tx, &plan, now).await?;
+        let (retry_ids, retry_due): (Vec<&str>, Vec<i64>) = plan
+            .retries
+            .iter()
+            .map(|(id, due_at)| (id.as_str(), *due_at))
+            .unzip();
+        sqlx::query(
+            "UPDATE rest_hooks_deliveries d
+             SET attempts = d.attempts + 1, leased_until = NULL, due_at = r.due_at, last_attempt_at = $1
+             FROM UNNEST($2::text[], $3::int8[]) AS r(id, due_at) WHERE d.id = r.id",
+        )
+        .bind(now)
+        .bind(&retry_ids)
+        .bind(&retry_due)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE rest_hooks_deliveries
+             SET state = 'failed', attempts = attempts + 1, leased_until = NULL, last_attempt_at = $1
+             WHERE id = ANY($2)",
+        )
+        .bind(now)
+        .bind(&plan.failed)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE rest_hooks_hooks SET failing_since = COALESCE(failing_since, $1) WHERE id = ANY($2)",
+        )
+        .bind(now)
+        .bind(&plan.failing_hooks)
+        .execute(&mut *tx)
+        .await?;
+        let disabled: Vec<String> = sqlx::query_scalar(
+            "UPDATE rest_hooks_hooks SET active = false, disabled_reason = $1
+             WHERE id = ANY($2) AND active AND failing_since <= $3 RETURNING id",
+        )
+        .bind(disable.reason())
+        .bind(&plan.failing_hooks)
+        .bind(disable.cutoff(now))
+        .fetch_all(&mut *tx)
+        .await?;
+        if !disabled.is_empty() {
             sqlx::query(
-                "UPDATE rest_hooks_deliveries SET attempts = attempts + 1, leased_until = NULL, due_at = $1, last_attempt_at = $2
-                 WHERE id = $3",
+                "UPDATE rest_hooks_deliveries SET state = 'failed' WHERE hook_id = ANY($1) AND state = 'pending'",
             )
-            .bind(due_at)
-            .bind(now)
-            .bind(id)
+            .bind(&disabled)
             .execute(&mut *tx)
             .await?;
         }
-        for id in &plan.failed {
-            sqlx::query(
-                "UPDATE rest_hooks_deliveries SET state = 'failed', attempts = attempts + 1, leased_until = NULL, last_attempt_at = $1
-                 WHERE id = $2",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for hook in &plan.failing_hooks {
-            sqlx::query("UPDATE rest_hooks_hooks SET failing_since = COALESCE(failing_since, $1) WHERE id = $2")
-                .bind(now)
-                .bind(hook)
-                .execute(&mut *tx)
-                .await?;
-            let disabled = sqlx::query(
-                "UPDATE rest_hooks_hooks SET active = false, disabled_reason = $1
-                 WHERE id = $2 AND active AND failing_since <= $3",
-            )
-            .bind(disable.reason())
-            .bind(hook)
-            .bind(disable.cutoff(now))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if disabled > 0 {
-                sqlx::query("UPDATE rest_hooks_deliveries SET state = 'failed' WHERE hook_id = $1 AND state = 'pending'")
-                    .bind(hook)
-                    .execute(&mut *tx)
-                    .await?;
-                changes.push(HookChange::Disabled(parse_id(hook)?));
-            }
+        for hook in &disabled {
+            changes.push(HookChange::Disabled(parse_id(hook)?));
         }
         for hook in &plan.gone_hooks {
             sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = $1")
@@ -544,13 +543,63 @@ fn parse_notice(payload: &str) -> Option<Notice> {
     }
 }
 
+/// A leased delivery row with its hook's secrets: `DeliveryRow`, then secret,
+/// previous_secret, previous_secret_until (absent when the hook is gone).
+type LeasedRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// Logs every attempt of the plan, marks its delivered deliveries, and ends the
+/// failing streak of the hooks that took one: one statement.
+async fn record_successes(conn: &mut PgConnection, plan: &RecordPlan<'_>, now: i64) -> Result<()> {
+    let logged = &plan.logged;
+    sqlx::query(
+        "WITH logged AS (
+             INSERT INTO rest_hooks_attempts
+             (delivery_id, hook_id, attempted_at, status, error, duration_ms, response_body)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::int8[], $7::text[])),
+         delivered AS (
+             UPDATE rest_hooks_deliveries
+             SET state = 'delivered', attempts = attempts + 1, leased_until = NULL, last_attempt_at = $8
+             WHERE id = ANY($9))
+         UPDATE rest_hooks_hooks SET failing_since = NULL WHERE failing_since IS NOT NULL AND id = ANY($10)",
+    )
+    .bind(logged.iter().map(|a| a.delivery_id.to_string()).collect::<Vec<_>>())
+    .bind(logged.iter().map(|a| a.hook_id.to_string()).collect::<Vec<_>>())
+    .bind(logged.iter().map(|a| millis(a.attempted_at)).collect::<Vec<_>>())
+    .bind(logged.iter().map(|a| a.result.status().map(i64::from)).collect::<Vec<_>>())
+    .bind(logged.iter().map(|a| a.result.error()).collect::<Vec<_>>())
+    .bind(logged.iter().map(|a| i64::try_from(a.duration_ms).unwrap_or(i64::MAX)).collect::<Vec<_>>())
+    .bind(logged.iter().map(|a| a.response_body.clone()).collect::<Vec<_>>())
+    .bind(now)
+    .bind(&plan.delivered)
+    .bind(&plan.succeeding_hooks)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Deletes what belongs to a hook that is gone: its deliveries and their attempts.
 async fn delete_hook_rows(conn: &mut PgConnection, hook: &str) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM rest_hooks_attempts WHERE delivery_id IN
+         (SELECT id FROM rest_hooks_deliveries WHERE hook_id = $1)",
+    )
+    .bind(hook)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("DELETE FROM rest_hooks_deliveries WHERE hook_id = $1")
-        .bind(hook)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM rest_hooks_attempts WHERE hook_id = $1")
         .bind(hook)
         .execute(&mut *conn)
         .await?;

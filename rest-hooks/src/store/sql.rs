@@ -99,8 +99,7 @@ pub(super) fn attempt_from_row(row: AttemptRow) -> Result<Attempt> {
     })
 }
 
-/// Pairs leased deliveries with the secrets that sign them now: the current one,
-/// and the previous one while its grace period lasts.
+/// Pairs leased deliveries with the secrets that sign them now.
 pub(super) fn outgoing(
     deliveries: Vec<Delivery>,
     secrets: Vec<SecretsRow>,
@@ -109,13 +108,7 @@ pub(super) fn outgoing(
     let by_hook: HashMap<String, Vec<String>> = secrets
         .into_iter()
         .map(|(id, secret, previous, until)| {
-            let mut valid = vec![secret];
-            if let (Some(previous), Some(until)) = (previous, until)
-                && until > now
-            {
-                valid.push(previous);
-            }
-            (id, valid)
+            (id, signing_secrets(Some(secret), previous, until, now))
         })
         .collect();
     deliveries
@@ -128,6 +121,24 @@ pub(super) fn outgoing(
             delivery,
         })
         .collect()
+}
+
+/// The secrets that sign a hook's deliveries now: the current one, and the
+/// previous one while its grace period lasts; none when the hook is gone.
+pub(super) fn signing_secrets(
+    secret: Option<String>,
+    previous: Option<String>,
+    until: Option<i64>,
+    now: i64,
+) -> Vec<String> {
+    let mut valid: Vec<String> = secret.into_iter().collect();
+    if let (Some(previous), Some(until)) = (previous, until)
+        && until > now
+        && !valid.is_empty()
+    {
+        valid.push(previous);
+    }
+    valid
 }
 
 /// The parts of a batch of recorded attempts that the SQL stores write together.

@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "attempts",
         include_str!("migrations/sqlite/0003_attempts.sql"),
     ),
+    (
+        4,
+        "fewer indexes",
+        include_str!("migrations/sqlite/0004_fewer_indexes.sql"),
+    ),
 ];
 
 /// `SELECT` of a whole delivery row, then the rest of the query.
@@ -470,11 +475,14 @@ impl Store for SqliteStore {
 
 /// Deletes what belongs to a hook that is gone: its deliveries and their attempts.
 async fn delete_hook_rows(conn: &mut SqliteConnection, hook: &str) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM rest_hooks_attempts WHERE delivery_id IN
+         (SELECT id FROM rest_hooks_deliveries WHERE hook_id = ?)",
+    )
+    .bind(hook)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("DELETE FROM rest_hooks_deliveries WHERE hook_id = ?")
-        .bind(hook)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM rest_hooks_attempts WHERE hook_id = ?")
         .bind(hook)
         .execute(&mut *conn)
         .await?;
