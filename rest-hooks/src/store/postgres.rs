@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::sql::{
-    AttemptRow, DeliveryRow, HookRow, INSERT_CHUNK, RecordPlan, SMALL_BATCH, WriteDeliveries,
-    attempt_from_row, delivery_from_row, hook_from_row, migrator, parse_id, signing_secrets,
+    AttemptRow, DeliveryRow, HookRow, RecordPlan, WriteDeliveries, attempt_from_row,
+    delivery_from_row, hook_from_row, migrator, parse_id, signing_secrets,
 };
 use super::{Disable, Notice, Store, lease_millis, millis, now_millis};
 use crate::backoff::Backoff;
@@ -75,6 +75,8 @@ pub struct PgStore {
     pool: PgPool,
     /// Where this schema's changes are notified (see `0004_notify.sql`).
     channel: String,
+    /// Asks [`announce`] to tell the other processes that deliveries are due.
+    queued: mpsc::Sender<()>,
 }
 
 impl PgStore {
@@ -90,6 +92,9 @@ impl PgStore {
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
+            // A round trip less for every statement: sqlx tests each connection as
+            // it is given back, and drops a broken one then.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Self::from_pool(pool).await
@@ -98,19 +103,24 @@ impl PgStore {
     /// Uses the application's pool, and brings the schema up to date.
     pub async fn from_pool(pool: PgPool) -> Result<Self> {
         migrator(MIGRATIONS).run(&pool).await?;
-        let channel = sqlx::query_scalar("SELECT left('rest_hooks.' || current_schema(), 63)")
-            .fetch_one(&pool)
-            .await?;
-        Ok(Self { pool, channel })
+        let channel: String =
+            sqlx::query_scalar("SELECT left('rest_hooks.' || current_schema(), 63)")
+                .fetch_one(&pool)
+                .await?;
+        let (queued, requests) = mpsc::channel(1);
+        tokio::spawn(announce(pool.clone(), channel.clone(), requests));
+        Ok(Self {
+            pool,
+            channel,
+            queued,
+        })
     }
 
-    /// Tells the listening processes that deliveries became due.
-    async fn notify_queued(&self) -> Result<()> {
-        sqlx::query("SELECT pg_notify($1, 'queued')")
-            .bind(&self.channel)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Tells the listening processes, within [`NOTIFY_WINDOW`], that deliveries
+    /// are due.
+    fn notify_queued(&self) {
+        // Full: a notification is asked for already, and will cover these too.
+        let _ = self.queued.try_send(());
     }
 
     /// The pool, for transactions that [`fire_in`](crate::Hooks::fire_in) joins.
@@ -122,34 +132,103 @@ impl PgStore {
 #[async_trait]
 impl WriteDeliveries for PgConnection {
     async fn write_deliveries(&mut self, deliveries: &[Delivery]) -> Result<()> {
-        // One statement per chunk: a single chunk is atomic without a transaction
-        // of its own; callers with more use one (enqueue) or their own (fire_in).
-        let now = now_millis();
-        for chunk in deliveries.chunks(INSERT_CHUNK) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-                "INSERT INTO rest_hooks_deliveries
-                 (id, hook_id, owner, event, target, payload, state, attempts, due_at, leased_until, created_at) ",
-            );
-            insert.push_values(chunk, |mut row, d| {
-                row.push_bind(d.id.to_string())
-                    .push_bind(d.hook_id.to_string())
-                    .push_bind(d.owner.clone())
-                    .push_bind(d.event.clone())
-                    .push_bind(d.target.clone())
-                    .push_bind(d.payload.clone())
-                    .push_bind(d.state.as_str())
-                    .push_bind(i64::from(d.attempts))
-                    .push_bind(now)
-                    .push_bind(None::<i64>)
-                    .push_bind(millis(d.created_at));
-            });
-            insert
-                .build()
-                .persistent(chunk.len() <= SMALL_BATCH)
-                .execute(&mut *self)
-                .await?;
-        }
+        insert_deliveries(self, deliveries).await?;
+        // Sent when the caller's transaction commits, and not if it rolls back.
+        sqlx::query("SELECT pg_notify(left('rest_hooks.' || current_schema(), 63), 'queued')")
+            .execute(&mut *self)
+            .await?;
         Ok(())
+    }
+}
+
+/// Inserts deliveries, due at once: one statement, atomic by itself, prepared once
+/// whatever the count.
+async fn insert_deliveries(conn: &mut PgConnection, deliveries: &[Delivery]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO rest_hooks_deliveries
+         (id, hook_id, owner, event, target, payload, state, attempts, due_at, created_at)
+         SELECT id, hook_id, owner, event, target, payload, state, attempts, $1, created_at
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
+                     $8::text[], $9::int8[], $10::int8[])
+              AS d(id, hook_id, owner, event, target, payload, state, attempts, created_at)",
+    )
+    .bind(now_millis())
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| d.id.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| d.hook_id.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| d.owner.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| d.event.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| d.target.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| d.payload.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| d.state.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| i64::from(d.attempts))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| millis(d.created_at))
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// How often at most [`PgStore::enqueue`] notifies: a burst of firing costs one
+/// notification a window, not one an event, and an idle worker elsewhere still
+/// wakes within the window.
+const NOTIFY_WINDOW: Duration = Duration::from_millis(5);
+
+/// Sends a `queued` notification for each request, and one for all the requests
+/// made during the window after it; ends when every store handle is dropped.
+async fn announce(pool: PgPool, channel: String, mut requests: mpsc::Receiver<()>) {
+    while requests.recv().await.is_some() {
+        let notified = sqlx::query("SELECT pg_notify($1, 'queued')")
+            .bind(&channel)
+            .execute(&pool)
+            .await;
+        if let Err(error) = notified {
+            tracing::warn!(%error, "could not tell other processes of queued deliveries; they find them when they poll");
+        }
+        tokio::time::sleep(NOTIFY_WINDOW).await;
     }
 }
 
@@ -247,17 +326,8 @@ impl Store for PgStore {
     }
 
     async fn enqueue(&self, deliveries: &[Delivery]) -> Result<()> {
-        if deliveries.len() <= INSERT_CHUNK {
-            return self
-                .pool
-                .acquire()
-                .await?
-                .write_deliveries(deliveries)
-                .await;
-        }
-        let mut tx = self.pool.begin().await?;
-        tx.write_deliveries(deliveries).await?;
-        tx.commit().await?;
+        insert_deliveries(&mut *self.pool.acquire().await?, deliveries).await?;
+        self.notify_queued();
         Ok(())
     }
 
@@ -319,7 +389,8 @@ impl Store for PgStore {
         );
         push_ids(&mut query, ids.iter().map(Uuid::to_string));
         query.build().persistent(false).execute(&self.pool).await?;
-        self.notify_queued().await
+        self.notify_queued();
+        Ok(())
     }
 
     async fn record(&self, recorded: &[Recorded], disable: &Disable) -> Result<Vec<HookChange>> {
@@ -456,7 +527,7 @@ impl Store for PgStore {
         .await?
         .rows_affected();
         if retried > 0 {
-            self.notify_queued().await?;
+            self.notify_queued();
         }
         Ok(retried > 0)
     }

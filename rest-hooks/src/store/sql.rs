@@ -212,16 +212,6 @@ fn corrupt(what: String) -> Error {
     Error::Store(format!("unreadable {what} in the store").into())
 }
 
-/// Statements built for a number of rows are cached (prepared once per
-/// connection) up to this many rows: the sizes that firing usually writes. Larger
-/// ones run unprepared, so that the cache does not fill with large statements of
-/// every size a backlog produces.
-pub(super) const SMALL_BATCH: usize = 16;
-
-/// How many deliveries one `INSERT` writes: 11 parameters a row stays well under
-/// SQLite's and PostgreSQL's limits on bound parameters.
-pub(super) const INSERT_CHUNK: usize = 1000;
-
 /// A database connection that deliveries can be written into, inside the caller's
 /// transaction: `hooks.fire_in(&mut *tx, …)` queues them so that they exist exactly
 /// when the transaction commits.

@@ -14,9 +14,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::sql::{
-    AttemptRow, DeliveryRow, HookRow, INSERT_CHUNK, RecordPlan, SMALL_BATCH, SecretsRow,
-    WriteDeliveries, attempt_from_row, delivery_from_row, hook_from_row, migrator, outgoing,
-    parse_id,
+    AttemptRow, DeliveryRow, HookRow, RecordPlan, SecretsRow, WriteDeliveries, attempt_from_row,
+    delivery_from_row, hook_from_row, migrator, outgoing, parse_id,
 };
 use super::{Disable, Store, lease_millis, millis, now_millis};
 use crate::delivery::{Attempt, Delivery, HookChange, Outgoing, Recorded};
@@ -41,6 +40,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/sqlite/0004_fewer_indexes.sql"),
     ),
 ];
+
+/// Statements built for a number of rows are cached (prepared once per
+/// connection) up to this many rows: the sizes that firing usually writes. Larger
+/// ones run unprepared, so that the cache does not fill with large statements of
+/// every size a backlog produces.
+const SMALL_BATCH: usize = 16;
+
+/// How many deliveries one `INSERT` writes: 11 parameters a row stays well under
+/// SQLite's limit on bound parameters.
+const INSERT_CHUNK: usize = 1000;
 
 /// `SELECT` of a whole delivery row, then the rest of the query.
 macro_rules! select_deliveries {

@@ -1,19 +1,8 @@
--- Tells the processes that share this schema what changed, on the channel
+-- Tells the processes that share this schema which hooks changed, on the channel
 -- `rest_hooks.<schema>` (which LISTEN takes as an identifier: at most 63 bytes):
--- `queued` when deliveries are inserted (once per statement, and once per
--- transaction whatever the count), `hook <id>` when a hook is added, deleted,
--- disabled or enabled. Notifications are sent when the transaction commits.
-CREATE FUNCTION rest_hooks_notify_queued() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify(left('rest_hooks.' || TG_TABLE_SCHEMA, 63), 'queued');
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER rest_hooks_deliveries_queued
-    AFTER INSERT ON rest_hooks_deliveries
-    FOR EACH STATEMENT EXECUTE FUNCTION rest_hooks_notify_queued();
-
+-- `hook <id>` when a hook is added, deleted, disabled or enabled, sent when the
+-- transaction commits. (`queued`, on the same channel, is sent by the store, at
+-- most once every few milliseconds however fast events are fired.)
 CREATE FUNCTION rest_hooks_notify_hook() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
