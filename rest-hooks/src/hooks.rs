@@ -197,9 +197,10 @@ impl HooksBuilder {
         self
     }
 
-    /// How often the engine looks for deliveries it was not woken for: due
-    /// retries, and those written by [`Hooks::fire_in`] or another process.
-    /// Default: 1 s.
+    /// How often the engine looks for deliveries it was not woken for: retries
+    /// that came due, and on a store that does not notify (SQLite, memory) those
+    /// written by [`Hooks::fire_in`] or another process. A [`PgStore`](crate::PgStore)
+    /// wakes every process's engine when deliveries are queued. Default: 1 s.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.config.poll_interval = interval;
         self
@@ -478,8 +479,9 @@ impl Hooks {
     }
 
     /// [`fire`](Self::fire), queued in the caller's transaction: the deliveries exist
-    /// if and only if it commits. Call [`wake`](Self::wake) after the commit to
-    /// deliver at once rather than at the next poll.
+    /// if and only if it commits. On SQLite, call [`wake`](Self::wake) after the
+    /// commit to deliver at once rather than at the next poll; on PostgreSQL the
+    /// commit wakes the workers of every process.
     ///
     /// `tx` is the transaction's connection, `&mut *tx`, on the store's database.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -69,7 +69,10 @@ macro_rules! select_hooks {
     };
 }
 
-/// A [`Store`] in PostgreSQL.
+/// A [`Store`] in PostgreSQL, which several processes (on several hosts) can
+/// share: each leases from the one queue, and each [`Hooks`](crate::Hooks) built
+/// on it hears through `LISTEN/NOTIFY` what the others queue and which hooks they
+/// change.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
