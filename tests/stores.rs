@@ -153,6 +153,30 @@ async fn a_leased_delivery_is_not_leased_again_until_recorded_or_expired(store: 
     assert!(store.lease(10, Duration::ZERO).await.unwrap().is_empty());
 }
 
+/// Deliveries fired from an index that did not know yet that their hook was
+/// disabled or deleted (by another process, say) are never sent.
+async fn deliveries_of_a_disabled_or_deleted_hook_are_not_sent(store: impl Store) {
+    let (_, sendable) = queued(&store, "ann", 1).await;
+    let mut disabled = hook("ann", "book.added");
+    disabled.active = false;
+    store.insert_hook(&disabled).await.unwrap();
+    let deleted = hook("ann", "book.added");
+    let late = Delivery::new(&disabled, b"{}".to_vec());
+    let orphan = Delivery::new(&deleted, b"{}".to_vec());
+    store
+        .enqueue(&[late.clone(), orphan.clone()])
+        .await
+        .unwrap();
+
+    let leased = store.lease(10, Duration::from_secs(60)).await.unwrap();
+    let ids: Vec<_> = leased.iter().map(|o| o.delivery.id).collect();
+    assert_eq!(ids, [sendable[0].id]);
+    let failed = store.delivery("ann", late.id).await.unwrap().unwrap();
+    assert_eq!((failed.state, failed.attempts), (DeliveryState::Failed, 0));
+    assert_eq!(store.delivery("ann", orphan.id).await.unwrap(), None);
+    assert!(store.lease(10, Duration::ZERO).await.unwrap().is_empty());
+}
+
 async fn an_expired_lease_gives_the_delivery_back(store: impl Store) {
     let (_, all) = queued(&store, "ann", 1).await;
     // A zero-length lease is already over: the delivery is due again at once, as
@@ -441,6 +465,7 @@ store_tests!(
     inactive_hooks_are_not_indexed,
     an_active_hook_is_found_by_id_whoever_owns_it,
     a_leased_delivery_is_not_leased_again_until_recorded_or_expired,
+    deliveries_of_a_disabled_or_deleted_hook_are_not_sent,
     an_expired_lease_gives_the_delivery_back,
     a_released_delivery_is_due_at_once,
     a_lease_takes_at_most_its_limit,

@@ -19,17 +19,36 @@ pub(crate) struct Follower {
 }
 
 impl Follower {
-    /// Follows the notices until the store stops sending them.
+    /// Follows the notices until the store stops sending them. When the store
+    /// cannot be read, the notices that come meanwhile are only counted as missed
+    /// (so that they do not pile up), and the whole index is loaded again once it
+    /// can be.
     pub(crate) async fn run(self, mut notices: mpsc::Receiver<Notice>) {
         let mut backoff = Backoff::new(Duration::from_secs(30));
-        while let Some(notice) = notices.recv().await {
-            // A store that cannot be read now is read again until it can: a notice
-            // skipped would leave the index wrong until the next one.
-            while let Err(error) = self.apply(notice).await {
-                tracing::warn!(%error, ?notice, "could not follow a change to the store");
-                tokio::time::sleep(backoff.next_wait()).await;
+        let mut stale = false;
+        loop {
+            let notice = if stale {
+                // A notice, or the end of the wait: try the whole index again.
+                match tokio::time::timeout(backoff.next_wait(), notices.recv()).await {
+                    Ok(None) => return,
+                    Ok(Some(_)) | Err(_) => Notice::Missed,
+                }
+            } else {
+                match notices.recv().await {
+                    Some(notice) => notice,
+                    None => return,
+                }
+            };
+            match self.apply(notice).await {
+                Ok(()) => {
+                    stale = false;
+                    backoff.reset();
+                }
+                Err(error) => {
+                    tracing::warn!(%error, ?notice, "could not follow a change to the store; will load the index again");
+                    stale = true;
+                }
             }
-            backoff.reset();
         }
     }
 
@@ -48,5 +67,73 @@ impl Follower {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hook::Hook;
+    use crate::index::IndexChange;
+    use crate::store::MemoryStore;
+    use uuid::Uuid;
+
+    fn hook(active: bool) -> Hook {
+        Hook {
+            id: Uuid::now_v7(),
+            owner: "ann".into(),
+            event: "book.added".into(),
+            target: "http://127.0.0.1:9/".into(),
+            secret: "whsec_x".into(),
+            active,
+            disabled_reason: None,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            metadata: serde_json::Value::Null,
+        }
+    }
+
+    /// What another process did to the store, told to this one's follower.
+    #[tokio::test]
+    async fn notices_put_the_store_as_it_is_now_into_the_index() {
+        let store = Arc::new(MemoryStore::new());
+        let index = Arc::new(SharedIndex::new(Vec::new()));
+        let mut changes = index.changes();
+        let (notices, received) = mpsc::channel(8);
+        let follower = Follower {
+            store: Arc::clone(&store) as Arc<dyn Store>,
+            index: Arc::clone(&index),
+            wake: Arc::new(Notify::new()),
+        };
+        let following = tokio::spawn(follower.run(received));
+
+        let added = hook(true);
+        store.insert_hook(&added).await.unwrap();
+        notices.send(Notice::Hook(added.id)).await.unwrap();
+        assert_eq!(changes.recv().await.unwrap(), IndexChange::Added(added.id));
+
+        // Missed notices: the index is loaded again, with what they would have said.
+        let missed = hook(true);
+        store.insert_hook(&missed).await.unwrap();
+        store.delete_hook("ann", added.id).await.unwrap();
+        notices.send(Notice::Missed).await.unwrap();
+        assert_eq!(changes.recv().await.unwrap(), IndexChange::Reloaded);
+        {
+            let read = index.read();
+            let subscribers = read.subscribers("book.added").unwrap();
+            let ids: Vec<Uuid> = subscribers.all().map(|h| h.id).collect();
+            assert_eq!(ids, [missed.id]);
+        }
+
+        notices.send(Notice::Hook(missed.id)).await.unwrap();
+        store.delete_hook("ann", missed.id).await.unwrap();
+        notices.send(Notice::Hook(missed.id)).await.unwrap();
+        assert_eq!(
+            changes.recv().await.unwrap(),
+            IndexChange::Removed(missed.id)
+        );
+        assert!(index.read().subscribers("book.added").is_none());
+
+        drop(notices);
+        following.await.unwrap();
     }
 }

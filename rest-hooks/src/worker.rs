@@ -67,6 +67,9 @@ pub(crate) struct Engine {
 struct Done {
     delivery: Delivery,
     recorded: Recorded,
+    /// When its lease ends, at the earliest: after that, another worker may have
+    /// the delivery.
+    lease_ends: Instant,
 }
 
 impl Engine {
@@ -76,7 +79,7 @@ impl Engine {
         // store records slower than targets answer, attempts wait instead of piling
         // outcomes up in memory.
         let (done, outcomes) = mpsc::channel(self.config.concurrency.max(1) * 4);
-        let recorder = tokio::spawn(Arc::clone(&self).record(outcomes));
+        let recorder = tokio::spawn(Arc::clone(&self).record(outcomes, stop.clone()));
         let mut attempts = JoinSet::new();
         let mut leased: HashMap<Id, Uuid> = HashMap::new();
 
@@ -84,7 +87,7 @@ impl Engine {
         // falls to half, so that leases come in batches rather than one at a time,
         // and it holds no more than `batch` (the concurrency, by default), so that
         // nothing waits in it for longer than a round of attempts.
-        let mut buffer: VecDeque<Outgoing> = VecDeque::new();
+        let mut buffer: VecDeque<(Outgoing, Instant)> = VecDeque::new();
         let low_water = self.config.batch / 2;
         // A store that fails (a lost database, say) is asked again after waits that
         // grow, whatever wakes the engine meanwhile.
@@ -97,6 +100,7 @@ impl Engine {
             let mut leased_some = false;
             let mut store_failed = None;
             if buffer.len() <= low_water {
+                let lease_ends = Instant::now() + self.config.lease;
                 match self
                     .store
                     .lease(self.config.batch - buffer.len(), self.config.lease)
@@ -105,7 +109,7 @@ impl Engine {
                     Ok(batch) => {
                         backoff.reset();
                         leased_some = !batch.is_empty();
-                        buffer.extend(batch);
+                        buffer.extend(batch.into_iter().map(|o| (o, lease_ends)));
                     }
                     Err(error) => {
                         let wait = backoff.next_wait();
@@ -118,12 +122,16 @@ impl Engine {
                 let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
                     break;
                 };
-                let Some(outgoing) = buffer.pop_front() else {
+                let Some((outgoing, lease_ends)) = buffer.pop_front() else {
                     break;
                 };
                 let id = outgoing.delivery.id;
-                let task =
-                    attempts.spawn(Arc::clone(&self).attempt(outgoing, permit, done.clone()));
+                let task = attempts.spawn(Arc::clone(&self).attempt(
+                    outgoing,
+                    lease_ends,
+                    permit,
+                    done.clone(),
+                ));
                 leased.insert(task.id(), id);
             }
             if let Some(wait) = store_failed {
@@ -165,7 +173,7 @@ impl Engine {
         // for the next start.
         let abandoned: Vec<Uuid> = leased
             .into_values()
-            .chain(buffer.iter().map(|o| o.delivery.id))
+            .chain(buffer.iter().map(|(o, _)| o.delivery.id))
             .collect();
         if let Err(error) = self.store.release(&abandoned).await {
             tracing::warn!(%error, "could not give back abandoned deliveries; their leases will expire");
@@ -179,6 +187,7 @@ impl Engine {
     async fn attempt(
         self: Arc<Self>,
         outgoing: Outgoing,
+        lease_ends: Instant,
         _permit: OwnedSemaphorePermit,
         done: mpsc::Sender<Done>,
     ) {
@@ -208,6 +217,7 @@ impl Engine {
                 .send(Done {
                     delivery,
                     recorded: Recorded { attempt, next },
+                    lease_ends,
                 })
                 .await;
         }
@@ -241,15 +251,25 @@ impl Engine {
 
     /// Writes outcomes in batches: whatever has arrived while the last batch was
     /// being written goes in the next one.
-    async fn record(self: Arc<Self>, mut outcomes: mpsc::Receiver<Done>) {
+    async fn record(self: Arc<Self>, mut outcomes: mpsc::Receiver<Done>, stop: Stop) {
         let mut batch = Vec::new();
         while outcomes.recv_many(&mut batch, 1000).await > 0 {
+            // Trying again is worth it until a lease ends (another worker may have
+            // the delivery then) or, when stopping, until the deadline.
+            let mut give_up = batch
+                .iter()
+                .map(|done: &Done| done.lease_ends)
+                .min()
+                .unwrap_or_else(Instant::now);
+            if let Some(deadline) = *stop.borrow() {
+                give_up = give_up.min(deadline);
+            }
             let (deliveries, recorded): (Vec<Delivery>, Vec<Recorded>) = batch
                 .drain(..)
                 .map(|done| (done.delivery, done.recorded))
                 .unzip();
             // Unrecorded, the leases expire and these deliveries are attempted again.
-            let Some(changes) = self.record_batch(&recorded).await else {
+            let Some(changes) = self.record_batch(&recorded, give_up).await else {
                 continue;
             };
             self.follow(&changes);
@@ -266,14 +286,16 @@ impl Engine {
         }
     }
 
-    /// Records a batch, trying again while the store fails, for as long as the
-    /// deliveries' leases last; after that they are due again anyway, and another
-    /// attempt will be recorded instead.
-    async fn record_batch(&self, recorded: &[Recorded]) -> Option<Vec<HookChange>> {
+    /// Records a batch, trying again while the store fails until `give_up`; after
+    /// that the deliveries are due again, and another attempt is recorded instead.
+    async fn record_batch(
+        &self,
+        recorded: &[Recorded],
+        give_up: Instant,
+    ) -> Option<Vec<HookChange>> {
         let disable = Disable {
             after: self.config.disable_after,
         };
-        let give_up = Instant::now() + self.config.lease;
         let mut backoff = Backoff::new(Duration::from_secs(5));
         loop {
             match self.store.record(recorded, &disable).await {

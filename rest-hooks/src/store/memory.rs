@@ -235,27 +235,34 @@ impl Store for MemoryStore {
             && due_at <= now
         {
             state.due.pop_first();
-            state.leases.insert((until, id));
             let State {
                 hooks, deliveries, ..
             } = &mut *state;
             let Some(q) = deliveries.get_mut(&id) else {
                 continue;
             };
-            q.leased_until = Some(until);
-            let mut secrets = Vec::new();
-            if let Some(stored) = hooks.get(&q.delivery.hook_id) {
-                secrets.push(stored.hook.secret.clone());
-                if let Some((previous, valid_until)) = &stored.previous_secret
-                    && *valid_until > now
-                {
-                    secrets.push(previous.clone());
-                }
+            // Fired from an index that did not know yet that the hook was deleted or
+            // disabled: not sent, as the SQL stores do.
+            let Some(stored) = hooks.get(&q.delivery.hook_id) else {
+                deliveries.remove(&id);
+                continue;
+            };
+            if !stored.hook.active {
+                q.delivery.state = DeliveryState::Failed;
+                continue;
             }
+            let mut secrets = vec![stored.hook.secret.clone()];
+            if let Some((previous, valid_until)) = &stored.previous_secret
+                && *valid_until > now
+            {
+                secrets.push(previous.clone());
+            }
+            q.leased_until = Some(until);
             leased.push(Outgoing {
                 delivery: q.delivery.clone(),
                 secrets,
             });
+            state.leases.insert((until, id));
         }
         Ok(leased)
     }

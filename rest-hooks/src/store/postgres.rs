@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::sql::{
-    AttemptRow, DeliveryRow, HookRow, RecordPlan, WriteDeliveries, attempt_from_row,
-    delivery_from_row, hook_from_row, migrator, parse_id, signing_secrets,
+    AttemptRow, DeliveryRow, HookRow, Leased, RecordPlan, WriteDeliveries, attempt_from_row,
+    delivery_from_row, hook_from_row, migrator, parse_id,
 };
 use super::{Disable, Notice, Store, lease_millis, millis, now_millis};
 use crate::backoff::Backoff;
@@ -95,9 +95,6 @@ impl PgStore {
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            // A round trip less for every statement: sqlx tests each connection as
-            // it is given back, and drops a broken one then.
-            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Self::from_pool(pool).await
@@ -106,10 +103,9 @@ impl PgStore {
     /// Uses the application's pool, and brings the schema up to date.
     pub async fn from_pool(pool: PgPool) -> Result<Self> {
         migrator(MIGRATIONS).run(&pool).await?;
-        let channel: String =
-            sqlx::query_scalar("SELECT left('rest_hooks.' || current_schema(), 63)")
-                .fetch_one(&pool)
-                .await?;
+        let channel: String = sqlx::query_scalar("SELECT 'rest_hooks_' || md5(current_schema())")
+            .fetch_one(&pool)
+            .await?;
         let (queued, requests) = mpsc::channel(1);
         tokio::spawn(announce(pool.clone(), channel.clone(), requests));
         Ok(Self {
@@ -137,7 +133,7 @@ impl WriteDeliveries for PgConnection {
     async fn write_deliveries(&mut self, deliveries: &[Delivery]) -> Result<()> {
         insert_deliveries(self, deliveries).await?;
         // Sent when the caller's transaction commits, and not if it rolls back.
-        sqlx::query("SELECT pg_notify(left('rest_hooks.' || current_schema(), 63), 'queued')")
+        sqlx::query("SELECT pg_notify('rest_hooks_' || md5(current_schema()), 'queued')")
             .execute(&mut *self)
             .await?;
         Ok(())
@@ -347,7 +343,7 @@ impl Store for PgStore {
                      FOR UPDATE SKIP LOCKED)
                  RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at, due_at)
              SELECT l.id, l.hook_id, l.owner, l.event, l.target, l.payload, l.state, l.attempts, l.created_at,
-                    h.secret, h.previous_secret, h.previous_secret_until
+                    h.secret, h.previous_secret, h.previous_secret_until, h.active
              FROM leased l LEFT JOIN rest_hooks_hooks h ON h.id = l.hook_id
              ORDER BY l.due_at",
         )
@@ -356,31 +352,34 @@ impl Store for PgStore {
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(
-                |(
-                    id,
-                    hook_id,
-                    owner,
-                    event,
-                    target,
-                    payload,
-                    state,
-                    attempts,
-                    created_at,
-                    secret,
-                    previous,
-                    until,
-                )| {
-                    Ok(Outgoing {
-                        delivery: delivery_from_row((
-                            id, hook_id, owner, event, target, payload, state, attempts, created_at,
-                        ))?,
-                        secrets: signing_secrets(secret, previous, until, now),
-                    })
-                },
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                let (id, hook_id, owner, event, target, payload, state, attempts, created_at) = (
+                    row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8,
+                );
+                let delivery = delivery_from_row((
+                    id, hook_id, owner, event, target, payload, state, attempts, created_at,
+                ))?;
+                let (secret, previous, until, active) = (row.9, row.10, row.11, row.12);
+                let hook = secret.map(|secret| (secret, previous, until, active.unwrap_or(false)));
+                Ok((delivery, hook))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let leased = Leased::sort(rows, now);
+        if !leased.disabled.is_empty() || !leased.gone.is_empty() {
+            sqlx::query(
+                "WITH failed AS (
+                     UPDATE rest_hooks_deliveries SET state = 'failed', leased_until = NULL
+                     WHERE id = ANY($1))
+                 DELETE FROM rest_hooks_deliveries WHERE id = ANY($2)",
             )
-            .collect()
+            .bind(&leased.disabled)
+            .bind(&leased.gone)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(leased.outgoing)
     }
 
     async fn release(&self, ids: &[Uuid]) -> Result<()> {
@@ -554,6 +553,8 @@ impl Store for PgStore {
 
 async fn listen(pool: &PgPool, channel: &str) -> sqlx::Result<PgListener> {
     let mut listener = PgListener::connect_with(pool).await?;
+    // A lost connection is replaced by `relay`, which says that notices were lost.
+    listener.eager_reconnect(false);
     listener.listen(channel).await?;
     Ok(listener)
 }
@@ -618,7 +619,7 @@ fn parse_notice(payload: &str) -> Option<Notice> {
 }
 
 /// A leased delivery row with its hook's secrets: `DeliveryRow`, then secret,
-/// previous_secret, previous_secret_until (absent when the hook is gone).
+/// previous_secret, previous_secret_until, active (absent when the hook is gone).
 type LeasedRow = (
     String,
     String,
@@ -632,6 +633,7 @@ type LeasedRow = (
     Option<String>,
     Option<String>,
     Option<i64>,
+    Option<bool>,
 );
 
 /// Logs every attempt of the plan, marks its delivered deliveries, and ends the

@@ -2,7 +2,6 @@
 //! a caller's transaction.
 
 use async_trait::async_trait;
-use std::collections::HashMap;
 
 use uuid::Uuid;
 
@@ -37,8 +36,12 @@ pub(super) type AttemptRow = (
     Option<String>,
 );
 
-/// A secrets row: hook id, secret, previous_secret, previous_secret_until.
-pub(super) type SecretsRow = (String, String, Option<String>, Option<i64>);
+/// A secrets row: hook id, then [`HookSecrets`].
+pub(super) type SecretsRow = (String, String, Option<String>, Option<i64>, bool);
+
+/// What leasing needs of a delivery's hook: secret, previous_secret,
+/// previous_secret_until, active.
+pub(super) type HookSecrets = (String, Option<String>, Option<i64>, bool);
 
 /// A delivery row: id, hook_id, owner, event, target, payload, state, attempts,
 /// created_at.
@@ -99,42 +102,50 @@ pub(super) fn attempt_from_row(row: AttemptRow) -> Result<Attempt> {
     })
 }
 
-/// Pairs leased deliveries with the secrets that sign them now.
-pub(super) fn outgoing(
-    deliveries: Vec<Delivery>,
-    secrets: Vec<SecretsRow>,
-    now: i64,
-) -> Vec<Outgoing> {
-    let by_hook: HashMap<String, Vec<String>> = secrets
-        .into_iter()
-        .map(|(id, secret, previous, until)| {
-            (id, signing_secrets(Some(secret), previous, until, now))
-        })
-        .collect();
-    deliveries
-        .into_iter()
-        .map(|delivery| Outgoing {
-            secrets: by_hook
-                .get(&delivery.hook_id.to_string())
-                .cloned()
-                .unwrap_or_default(),
-            delivery,
-        })
-        .collect()
+/// Leased deliveries sorted by their hook. Only those of an active hook are sent,
+/// signed with its secrets; those fired from an index that did not know yet that
+/// their hook was disabled or deleted (in another process, say) are not.
+pub(super) struct Leased {
+    /// To send, with the secrets that sign them now.
+    pub outgoing: Vec<Outgoing>,
+    /// Of a disabled hook: they fail, as its pending deliveries did.
+    pub disabled: Vec<String>,
+    /// Of a deleted hook: they go, as its deliveries did.
+    pub gone: Vec<String>,
+}
+
+impl Leased {
+    pub fn sort(rows: impl IntoIterator<Item = (Delivery, Option<HookSecrets>)>, now: i64) -> Self {
+        let mut leased = Leased {
+            outgoing: Vec::new(),
+            disabled: Vec::new(),
+            gone: Vec::new(),
+        };
+        for (delivery, hook) in rows {
+            match hook {
+                Some((secret, previous, until, true)) => leased.outgoing.push(Outgoing {
+                    secrets: signing_secrets(secret, previous, until, now),
+                    delivery,
+                }),
+                Some((.., false)) => leased.disabled.push(delivery.id.to_string()),
+                None => leased.gone.push(delivery.id.to_string()),
+            }
+        }
+        leased
+    }
 }
 
 /// The secrets that sign a hook's deliveries now: the current one, and the
-/// previous one while its grace period lasts; none when the hook is gone.
-pub(super) fn signing_secrets(
-    secret: Option<String>,
+/// previous one while its grace period lasts.
+fn signing_secrets(
+    secret: String,
     previous: Option<String>,
     until: Option<i64>,
     now: i64,
 ) -> Vec<String> {
-    let mut valid: Vec<String> = secret.into_iter().collect();
+    let mut valid = vec![secret];
     if let (Some(previous), Some(until)) = (previous, until)
         && until > now
-        && !valid.is_empty()
     {
         valid.push(previous);
     }

@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: hooks and the queue in one SQLite file, in WAL mode. The
 //! embedded default: one process, no server.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,8 +15,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::sql::{
-    AttemptRow, DeliveryRow, HookRow, RecordPlan, SecretsRow, WriteDeliveries, attempt_from_row,
-    delivery_from_row, hook_from_row, migrator, outgoing, parse_id,
+    AttemptRow, DeliveryRow, HookRow, HookSecrets, Leased, RecordPlan, SecretsRow, WriteDeliveries,
+    attempt_from_row, delivery_from_row, hook_from_row, migrator, parse_id,
 };
 use super::{Disable, Store, lease_millis, millis, now_millis};
 use crate::delivery::{Attempt, Delivery, HookChange, Outgoing, Recorded};
@@ -124,6 +125,30 @@ impl SqliteStore {
             readers: pool.clone(),
             writer: pool,
         })
+    }
+
+    /// Fails the leased deliveries of disabled hooks and deletes those of deleted
+    /// ones (see [`Leased`]).
+    async fn drop_unsendable(&self, leased: &Leased) -> Result<()> {
+        if !leased.disabled.is_empty() {
+            let mut fail = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "UPDATE rest_hooks_deliveries SET state = 'failed', leased_until = NULL WHERE id IN ",
+            );
+            push_ids(&mut fail, leased.disabled.iter().cloned());
+            fail.build().persistent(false).execute(&self.writer).await?;
+        }
+        if !leased.gone.is_empty() {
+            let mut delete = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "DELETE FROM rest_hooks_deliveries WHERE id IN ",
+            );
+            push_ids(&mut delete, leased.gone.iter().cloned());
+            delete
+                .build()
+                .persistent(false)
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The pool that writes, for the transactions that
@@ -303,7 +328,7 @@ impl Store for SqliteStore {
         hook_ids.sort();
         hook_ids.dedup();
         let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT id, secret, previous_secret, previous_secret_until FROM rest_hooks_hooks WHERE id IN ",
+            "SELECT id, secret, previous_secret, previous_secret_until, active FROM rest_hooks_hooks WHERE id IN ",
         );
         push_ids(&mut query, hook_ids.into_iter());
         let secrets: Vec<SecretsRow> = query
@@ -311,7 +336,19 @@ impl Store for SqliteStore {
             .persistent(false)
             .fetch_all(&self.readers)
             .await?;
-        Ok(outgoing(deliveries, secrets, now))
+        let by_hook: HashMap<String, HookSecrets> = secrets
+            .into_iter()
+            .map(|(id, secret, previous, until, active)| (id, (secret, previous, until, active)))
+            .collect();
+        let leased = Leased::sort(
+            deliveries.into_iter().map(|d| {
+                let hook = by_hook.get(&d.hook_id.to_string()).cloned();
+                (d, hook)
+            }),
+            now,
+        );
+        self.drop_unsendable(&leased).await?;
+        Ok(leased.outgoing)
     }
 
     async fn release(&self, ids: &[Uuid]) -> Result<()> {

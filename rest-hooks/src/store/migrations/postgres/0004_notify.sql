@@ -1,14 +1,15 @@
 -- Tells the processes that share this schema which hooks changed, on the channel
--- `rest_hooks.<schema>` (which LISTEN takes as an identifier: at most 63 bytes):
+-- `rest_hooks_<md5 of the schema's name>` (a channel is an identifier, at most 63
+-- bytes, which a schema's name can fill by itself):
 -- `hook <id>` when a hook is added, deleted, disabled or enabled, sent when the
 -- transaction commits. (`queued`, on the same channel, is sent by the store, at
 -- most once every few milliseconds however fast events are fired.)
 CREATE FUNCTION rest_hooks_notify_hook() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        PERFORM pg_notify(left('rest_hooks.' || TG_TABLE_SCHEMA, 63), 'hook ' || OLD.id);
+        PERFORM pg_notify('rest_hooks_' || md5(TG_TABLE_SCHEMA), 'hook ' || OLD.id);
     ELSE
-        PERFORM pg_notify(left('rest_hooks.' || TG_TABLE_SCHEMA, 63), 'hook ' || NEW.id);
+        PERFORM pg_notify('rest_hooks_' || md5(TG_TABLE_SCHEMA), 'hook ' || NEW.id);
     END IF;
     RETURN NULL;
 END
