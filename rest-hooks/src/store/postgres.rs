@@ -95,6 +95,18 @@ impl PgStore {
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
+            // sqlx tests a connection as it is given back, and would also before
+            // each use: a round trip that cost a fifth of the throughput under load.
+            // Only one that has been idle for a while may have been cut meanwhile.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_TEST {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         Self::from_pool(pool).await
@@ -210,6 +222,9 @@ async fn insert_deliveries(conn: &mut PgConnection, deliveries: &[Delivery]) -> 
     .await?;
     Ok(())
 }
+
+/// How long a pooled connection may sit idle before it is tested before use.
+const IDLE_BEFORE_TEST: Duration = Duration::from_millis(100);
 
 /// How often at most [`PgStore::enqueue`] notifies: a burst of firing costs one
 /// notification a window, not one an event, and an idle worker elsewhere still
