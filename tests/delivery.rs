@@ -70,6 +70,37 @@ async fn subscribe(hooks: &Hooks, target: String) -> rest_hooks::Hook {
         .unwrap()
 }
 
+async fn responses_are_logged_with_their_body_cut_at_4_kib(store: impl Store) {
+    let receiver = Receiver::start().await;
+    receiver.script(
+        "/chatty",
+        [
+            Reply::status(500).body("x".repeat(10_000)),
+            Reply::status(200).body(""),
+        ],
+    );
+    let hooks = builder(store).build().await.unwrap();
+    let mut observed = hooks.observe();
+    subscribe(&hooks, receiver.target("chatty")).await;
+
+    hooks.created(&book(1)).await.unwrap();
+    let first = outcome(&mut observed, "/chatty").await;
+    let second = outcome(&mut observed, "/chatty").await;
+    assert_eq!(second.next, Next::Delivered);
+    let logged: Vec<_> = hooks
+        .attempts("ann", first.delivery.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.result.status(), a.response_body))
+        .collect();
+    assert_eq!(
+        logged,
+        [(Some(200), None), (Some(500), Some("x".repeat(4096)))]
+    );
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
 async fn two_500s_then_200_deliver_on_the_third_attempt(store: impl Store) {
     let receiver = Receiver::start().await;
     receiver.script("/flaky", [Reply::status(500), Reply::status(500)]);
@@ -433,6 +464,7 @@ async fn a_hook_failing_for_the_whole_period_is_disabled_with_a_reason(store: im
 store_tests!(
     a_hook_failing_for_the_whole_period_is_disabled_with_a_reason,
     two_500s_then_200_deliver_on_the_third_attempt,
+    responses_are_logged_with_their_body_cut_at_4_kib,
     a_timeout_is_retried,
     a_refused_connection_is_retried_then_fails,
     a_410_deletes_the_hook_without_retrying,

@@ -50,6 +50,7 @@ pub struct Reply {
     pub status: u16,
     pub delay: Duration,
     pub headers: Vec<(&'static str, String)>,
+    pub body: String,
 }
 
 impl Reply {
@@ -58,7 +59,14 @@ impl Reply {
             status,
             delay: Duration::ZERO,
             headers: Vec::new(),
+            body: "ok".into(),
         }
+    }
+
+    /// Answers with this body instead of `ok`.
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        self.body = body.into();
+        self
     }
 
     /// Answers only after `delay`, as a slow receiver does.
@@ -158,7 +166,7 @@ async fn record(
     });
     inbox.arrived.notify_waiters();
     tokio::time::sleep(reply.delay).await;
-    let mut response = (StatusCode::from_u16(reply.status).unwrap(), "ok").into_response();
+    let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
     for (name, value) in reply.headers {
         response.headers_mut().insert(name, value.parse().unwrap());
     }
