@@ -166,6 +166,10 @@ impl Worker {
 async fn parent() -> i32 {
     let url = arg("--database-url").expect("--database-url URL of a PostgreSQL database");
     let processes: u64 = arg_or("--processes", 2);
+    if processes == 0 {
+        eprintln!("--processes must be at least 1");
+        return 2;
+    }
     let events: u64 = arg_or("--events", 10_000);
     let hook_count: u64 = arg_or("--hooks", 5);
     let kill = !std::env::args().any(|a| a == "--no-kill");
