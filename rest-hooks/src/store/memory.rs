@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Disable, Store, lease_millis, millis, now_millis};
+use super::{Disable, Store, lease_millis, millis, now_millis, signing_secrets};
 use crate::delivery::{Attempt, Delivery, DeliveryState, HookChange, Next, Outgoing, Recorded};
 use crate::error::Result;
 use crate::hook::Hook;
@@ -251,12 +251,8 @@ impl Store for MemoryStore {
                 q.delivery.state = DeliveryState::Failed;
                 continue;
             }
-            let mut secrets = vec![stored.hook.secret.clone()];
-            if let Some((previous, valid_until)) = &stored.previous_secret
-                && *valid_until > now
-            {
-                secrets.push(previous.clone());
-            }
+            let (previous, grace_ends) = stored.previous_secret.clone().unzip();
+            let secrets = signing_secrets(stored.hook.secret.clone(), previous, grace_ends, now);
             q.leased_until = Some(until);
             leased.push(Outgoing {
                 delivery: q.delivery.clone(),

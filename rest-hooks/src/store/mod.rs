@@ -146,6 +146,23 @@ impl Disable {
     }
 }
 
+/// The secrets that sign a hook's deliveries at `now`: the current one, and the
+/// previous one while its grace period lasts (`until`, in milliseconds).
+pub(crate) fn signing_secrets(
+    secret: String,
+    previous: Option<String>,
+    until: Option<i64>,
+    now: i64,
+) -> Vec<String> {
+    let mut valid = vec![secret];
+    if let (Some(previous), Some(until)) = (previous, until)
+        && until > now
+    {
+        valid.push(previous);
+    }
+    valid
+}
+
 /// Milliseconds since the Unix epoch, as the stores keep times.
 pub(crate) fn now_millis() -> i64 {
     millis(time::OffsetDateTime::now_utc())

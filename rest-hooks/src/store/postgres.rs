@@ -401,11 +401,10 @@ impl Store for PgStore {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-            "UPDATE rest_hooks_deliveries SET leased_until = NULL WHERE id IN ",
-        );
-        push_ids(&mut query, ids.iter().map(Uuid::to_string));
-        query.build().persistent(false).execute(&self.pool).await?;
+        sqlx::query("UPDATE rest_hooks_deliveries SET leased_until = NULL WHERE id = ANY($1)")
+            .bind(ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+            .execute(&self.pool)
+            .await?;
         self.notify_queued();
         Ok(())
     }
@@ -695,14 +694,4 @@ async fn delete_hook_rows(conn: &mut PgConnection, hook: &str) -> Result<()> {
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-/// Appends `(?, ?, …)` with the ids bound.
-fn push_ids(query: &mut sqlx::QueryBuilder<sqlx::Postgres>, ids: impl Iterator<Item = String>) {
-    query.push("(");
-    let mut list = query.separated(", ");
-    for id in ids {
-        list.push_bind(id);
-    }
-    list.push_unseparated(")");
 }

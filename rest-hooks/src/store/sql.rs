@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use uuid::Uuid;
 
-use super::{from_millis, millis};
+use super::{from_millis, millis, signing_secrets};
 use crate::delivery::{Attempt, AttemptResult, Delivery, DeliveryState, Next, Outgoing, Recorded};
 use crate::error::{Error, Result};
 use crate::hook::Hook;
@@ -133,23 +133,6 @@ impl Leased {
         }
         leased
     }
-}
-
-/// The secrets that sign a hook's deliveries now: the current one, and the
-/// previous one while its grace period lasts.
-fn signing_secrets(
-    secret: String,
-    previous: Option<String>,
-    until: Option<i64>,
-    now: i64,
-) -> Vec<String> {
-    let mut valid = vec![secret];
-    if let (Some(previous), Some(until)) = (previous, until)
-        && until > now
-    {
-        valid.push(previous);
-    }
-    valid
 }
 
 /// The parts of a batch of recorded attempts that the SQL stores write together.
