@@ -108,7 +108,7 @@ async fn queued(store: &impl Store, owner: &str, n: usize) -> (Hook, Vec<Deliver
     let all: Vec<_> = (0..n)
         .map(|i| Delivery::new(&h, format!("{{\"n\":{i}}}").into_bytes()))
         .collect();
-    store.enqueue(&all).await.unwrap();
+    store.enqueue(all.clone()).await.unwrap();
     (h, all)
 }
 
@@ -164,7 +164,7 @@ async fn deliveries_of_a_disabled_or_deleted_hook_are_not_sent(store: impl Store
     let late = Delivery::new(&disabled, b"{}".to_vec());
     let orphan = Delivery::new(&deleted, b"{}".to_vec());
     store
-        .enqueue(&[late.clone(), orphan.clone()])
+        .enqueue(vec![late.clone(), orphan.clone()])
         .await
         .unwrap();
 
@@ -459,7 +459,58 @@ async fn more_deliveries_than_one_insert_holds_are_all_queued(store: impl Store)
     assert_eq!(leased, all.len());
 }
 
+/// Enqueues made at once are committed together on the SQL stores (group commit);
+/// each still lands whole, and one that fails (with a delivery queued already)
+/// fails alone, whatever it was committed with.
+async fn concurrent_enqueues_land_whole_and_fail_alone(store: impl Store) {
+    let store = std::sync::Arc::new(store);
+    let h = hook("ann", "book.added");
+    store.insert_hook(&h).await.unwrap();
+    let queued_before = Delivery::new(&h, b"{}".to_vec());
+    store.enqueue(vec![queued_before.clone()]).await.unwrap();
+    let mut calls: Vec<Vec<Delivery>> = (0..32)
+        .map(|call| {
+            (0..5)
+                .map(|n| Delivery::new(&h, format!("{{\"call\":{call},\"n\":{n}}}").into_bytes()))
+                .collect()
+        })
+        .collect();
+    calls[7].push(queued_before.clone());
+    let tasks: Vec<_> = calls
+        .iter()
+        .cloned()
+        .map(|call| {
+            let store = std::sync::Arc::clone(&store);
+            tokio::spawn(async move { store.enqueue(call).await })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let result = task.await.unwrap();
+        assert_eq!(result.is_err(), i == 7, "call {i}: {result:?}");
+    }
+
+    let mut leased = Vec::new();
+    loop {
+        let batch = store.lease(100, Duration::from_secs(60)).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        leased.extend(batch.into_iter().map(|o| o.delivery.id));
+    }
+    leased.sort();
+    let mut expected: Vec<_> = calls
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 7)
+        .flat_map(|(_, call)| call.iter().map(|d| d.id))
+        .chain([queued_before.id])
+        .collect();
+    expected.sort();
+    assert_eq!(leased, expected);
+}
+
 store_tests!(
+    concurrent_enqueues_land_whole_and_fail_alone,
     more_deliveries_than_one_insert_holds_are_all_queued,
     hooks_round_trip_and_are_scoped_to_their_owner,
     inactive_hooks_are_not_indexed,
@@ -533,10 +584,7 @@ mod migrations {
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(store.hooks("ann").await.unwrap(), std::slice::from_ref(&h));
         let delivery = rest_hooks::Delivery::new(&h, b"{}".to_vec());
-        store
-            .enqueue(std::slice::from_ref(&delivery))
-            .await
-            .unwrap();
+        store.enqueue(vec![delivery.clone()]).await.unwrap();
         assert_eq!(
             store
                 .delivery("ann", delivery.id)

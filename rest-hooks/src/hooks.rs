@@ -633,9 +633,10 @@ impl Hooks {
         if deliveries.is_empty() {
             return Ok(0);
         }
-        self.inner.store.enqueue(&deliveries).await?;
+        let count = deliveries.len();
+        self.inner.store.enqueue(deliveries).await?;
         self.wake();
-        Ok(deliveries.len())
+        Ok(count)
     }
 
     fn engine(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{Disable, Store, lease_millis, millis, now_millis, signing_secrets};
 use crate::delivery::{Attempt, Delivery, DeliveryState, HookChange, Next, Outgoing, Recorded};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hook::Hook;
 
 /// A [`Store`] in memory, with the same semantics as the SQL ones. Clones share the
@@ -199,17 +199,26 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn enqueue(&self, deliveries: &[Delivery]) -> Result<()> {
+    async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<()> {
         let now = now_millis();
         let mut state = self.state();
+        // All or none, as a SQL store's primary key has it.
+        if let Some(queued) = deliveries
+            .iter()
+            .find(|d| state.deliveries.contains_key(&d.id))
+        {
+            return Err(Error::Store(
+                format!("delivery {} is queued already", queued.id).into(),
+            ));
+        }
         for delivery in deliveries {
+            state.due.insert((now, delivery.id));
             let queued = Queued {
-                delivery: delivery.clone(),
+                delivery,
                 due_at: now,
                 leased_until: None,
             };
-            state.deliveries.insert(delivery.id, queued);
-            state.due.insert((now, delivery.id));
+            state.deliveries.insert(queued.delivery.id, queued);
         }
         Ok(())
     }

@@ -12,6 +12,8 @@ use crate::delivery::{Attempt, Delivery, HookChange, Outgoing, Recorded};
 use crate::error::Result;
 use crate::hook::Hook;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod group_commit;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -64,7 +66,7 @@ pub trait Store: Send + Sync + 'static {
     async fn active_hook(&self, id: Uuid) -> Result<Option<Hook>>;
 
     /// Queues deliveries, all or none, due at once.
-    async fn enqueue(&self, deliveries: &[Delivery]) -> Result<()>;
+    async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<()>;
 
     /// Takes up to `limit` due deliveries for `lease`, oldest due first: until it runs
     /// out, no other worker gets them; after it, they are due again unless recorded.

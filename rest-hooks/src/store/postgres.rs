@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::group_commit::{GroupCommit, WriteQueued};
 use super::sql::{
     AttemptRow, DeliveryRow, HookRow, Leased, RecordPlan, WriteDeliveries, attempt_from_row,
     delivery_from_row, hook_from_row, migrator, parse_id,
@@ -80,6 +81,8 @@ pub struct PgStore {
     channel: String,
     /// Asks [`announce`] to tell the other processes that deliveries are due.
     queued: mpsc::Sender<()>,
+    /// Writes the deliveries queued while it is busy together.
+    queue: GroupCommit,
 }
 
 impl PgStore {
@@ -121,6 +124,7 @@ impl PgStore {
         let (queued, requests) = mpsc::channel(1);
         tokio::spawn(announce(pool.clone(), channel.clone(), requests));
         Ok(Self {
+            queue: GroupCommit::start(pool.clone()),
             pool,
             channel,
             queued,
@@ -149,6 +153,13 @@ impl WriteDeliveries for PgConnection {
             .execute(&mut *self)
             .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl WriteQueued for PgPool {
+    async fn write_queued(&self, deliveries: &[Delivery]) -> Result<()> {
+        insert_deliveries(&mut *self.acquire().await?, deliveries).await
     }
 }
 
@@ -339,8 +350,8 @@ impl Store for PgStore {
         row.map(hook_from_row).transpose()
     }
 
-    async fn enqueue(&self, deliveries: &[Delivery]) -> Result<()> {
-        insert_deliveries(&mut *self.pool.acquire().await?, deliveries).await?;
+    async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<()> {
+        self.queue.enqueue(deliveries).await?;
         self.notify_queued();
         Ok(())
     }

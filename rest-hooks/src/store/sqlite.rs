@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::group_commit::{GroupCommit, WriteQueued};
 use super::sql::{
     AttemptRow, DeliveryRow, HookRow, HookSecrets, Leased, RecordPlan, SecretsRow, WriteDeliveries,
     attempt_from_row, delivery_from_row, hook_from_row, migrator, parse_id,
@@ -76,10 +77,13 @@ macro_rules! select_hooks {
 ///
 /// Writes go through one connection, so that they queue in the process instead of
 /// waiting on SQLite's lock (whose busy handler sleeps); reads use a small pool.
+/// Deliveries queued while it is busy are written together (see
+/// [`GroupCommit`]).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     readers: SqlitePool,
     writer: SqlitePool,
+    queue: GroupCommit,
 }
 
 impl SqliteStore {
@@ -114,17 +118,22 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Self { readers, writer })
+        Ok(Self::new(readers, writer))
     }
 
     /// Uses the application's pool for reads and writes, and brings the schema up
     /// to date.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self> {
         migrator(MIGRATIONS).run(&pool).await?;
-        Ok(Self {
-            readers: pool.clone(),
-            writer: pool,
-        })
+        Ok(Self::new(pool.clone(), pool))
+    }
+
+    fn new(readers: SqlitePool, writer: SqlitePool) -> Self {
+        Self {
+            queue: GroupCommit::start(writer.clone()),
+            readers,
+            writer,
+        }
     }
 
     /// Fails the leased deliveries of disabled hooks and deletes those of deleted
@@ -189,6 +198,19 @@ impl WriteDeliveries for SqliteConnection {
                 .execute(&mut *self)
                 .await?;
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WriteQueued for SqlitePool {
+    async fn write_queued(&self, deliveries: &[Delivery]) -> Result<()> {
+        if deliveries.len() <= INSERT_CHUNK {
+            return self.acquire().await?.write_deliveries(deliveries).await;
+        }
+        let mut tx = self.begin().await?;
+        tx.write_deliveries(deliveries).await?;
+        tx.commit().await?;
         Ok(())
     }
 }
@@ -286,19 +308,8 @@ impl Store for SqliteStore {
         row.map(hook_from_row).transpose()
     }
 
-    async fn enqueue(&self, deliveries: &[Delivery]) -> Result<()> {
-        if deliveries.len() <= INSERT_CHUNK {
-            return self
-                .writer
-                .acquire()
-                .await?
-                .write_deliveries(deliveries)
-                .await;
-        }
-        let mut tx = self.writer.begin().await?;
-        tx.write_deliveries(deliveries).await?;
-        tx.commit().await?;
-        Ok(())
+    async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<()> {
+        self.queue.enqueue(deliveries).await
     }
 
     async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Outgoing>> {
