@@ -51,6 +51,14 @@ pub struct Outcome {
     pub next: Next,
 }
 
+/// Under load, how long the engine waits after one write before the next of its
+/// kind: a lease after a lease that emptied the queue, a record after a record.
+/// What arrives meanwhile is then written together, instead of a write each for the
+/// few deliveries queued or attempted in the last round, which a single writer
+/// (SQLite) would spend its time on instead of queueing. An idle engine writes at
+/// once.
+const LINGER: Duration = Duration::from_millis(5);
+
 /// The stop signal: `Some(deadline)` stops leasing; attempts still running at the
 /// deadline are abandoned and their deliveries given back to the queue.
 pub(crate) type Stop = watch::Receiver<Option<Instant>>;
@@ -92,23 +100,26 @@ impl Engine {
         // A store that fails (a lost database, say) is asked again after waits that
         // grow, whatever wakes the engine meanwhile.
         let mut backoff = Backoff::new(Duration::from_secs(30));
+        // When the last lease found fewer due deliveries than it asked for.
+        let mut drained_at: Option<Instant> = None;
         while stop.borrow().is_none() {
             // A finished task keeps its memory until it is joined.
             while let Some(finished) = attempts.try_join_next_with_id() {
                 forget(&mut leased, finished);
             }
+            let held_until = drained_at
+                .map(|at| at + LINGER)
+                .filter(|until| !attempts.is_empty() && *until > Instant::now());
             let mut leased_some = false;
             let mut store_failed = None;
-            if buffer.len() <= low_water {
+            if buffer.len() <= low_water && held_until.is_none() {
                 let lease_ends = Instant::now() + self.config.lease;
-                match self
-                    .store
-                    .lease(self.config.batch - buffer.len(), self.config.lease)
-                    .await
-                {
+                let wanted = self.config.batch - buffer.len();
+                match self.store.lease(wanted, self.config.lease).await {
                     Ok(batch) => {
                         backoff.reset();
                         leased_some = !batch.is_empty();
+                        drained_at = (batch.len() < wanted).then(Instant::now);
                         buffer.extend(batch.into_iter().map(|o| (o, lease_ends)));
                     }
                     Err(error) => {
@@ -141,11 +152,12 @@ impl Engine {
                 }
                 continue;
             }
-            if leased_some && buffer.len() <= low_water {
+            if leased_some && buffer.len() <= low_water && drained_at.is_none() {
                 // More may be due at once.
                 continue;
             }
             tokio::select! {
+                () = tokio::time::sleep_until(held_until.unwrap_or_else(Instant::now)), if held_until.is_some() => {}
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(self.config.poll_interval) => {}
                 Some(finished) = attempts.join_next_with_id(), if !attempts.is_empty() => {
@@ -252,8 +264,20 @@ impl Engine {
     /// Writes outcomes in batches: whatever has arrived while the last batch was
     /// being written goes in the next one.
     async fn record(self: Arc<Self>, mut outcomes: mpsc::Receiver<Done>, stop: Stop) {
+        const MOST: usize = 1000;
         let mut batch = Vec::new();
-        while outcomes.recv_many(&mut batch, 1000).await > 0 {
+        let mut last_recorded: Option<Instant> = None;
+        while outcomes.recv_many(&mut batch, MOST).await > 0 {
+            if let Some(until) = last_recorded.map(|at| at + LINGER) {
+                while batch.len() < MOST {
+                    let room = MOST - batch.len();
+                    tokio::select! {
+                        received = outcomes.recv_many(&mut batch, room) => if received == 0 { break },
+                        () = tokio::time::sleep_until(until) => break,
+                    }
+                }
+            }
+            last_recorded = Some(Instant::now());
             // Trying again is worth it until a lease ends (another worker may have
             // the delivery then) or, when stopping, until the deadline.
             let mut give_up = batch
