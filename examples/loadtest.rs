@@ -9,8 +9,9 @@
 //! ```
 //!
 //! Starts a receiver on loopback (axum on hyper, counting and answering 200),
-//! subscribes K hooks to it, fires N events and waits until all N×K deliveries have
-//! arrived. Then, against the same receiver, it measures the limit: a plain reqwest
+//! subscribes K hooks to it, fires N events from `--firers` tasks (C by default, as
+//! many request handlers as attempts in flight; each fires its next event once the
+//! last is queued) and waits until all N×K deliveries have arrived. Then, against the same receiver, it measures the limit: a plain reqwest
 //! POST loop of the same body at the same concurrency. It prints p50/p99
 //! fire-to-receipt latency, peak RSS, and last the line
 //! `loadtest store=<s> deliveries_per_s=<x> limit_per_s=<y> ratio=<x/y> p99_ms=<z>`.
@@ -50,6 +51,7 @@ async fn main() {
     let events: u64 = arg_or("--events", 20_000);
     let hook_count: u64 = arg_or("--hooks", 10);
     let concurrency: usize = arg_or("--concurrency", 64);
+    let firers: u64 = arg_or("--firers", concurrency as u64).max(1);
     let receiver_down = std::env::args().any(|a| a == "--receiver-down");
 
     let receiver = CountingReceiver::start(Duration::ZERO).await;
@@ -100,7 +102,7 @@ async fn main() {
 
     let expected = events * hook_count;
     let started = Instant::now();
-    fire_all(&hooks, events).await;
+    fire_all(&hooks, events, firers).await;
     let fired_in = started.elapsed();
     println!(
         "fired {events} events ({expected} deliveries) in {:.2} s",
@@ -186,13 +188,13 @@ impl Opened {
     }
 }
 
-/// Fires `events` events from four tasks, as request handlers would.
-async fn fire_all(hooks: &Hooks, events: u64) {
-    let tasks: Vec<_> = (0..4u64)
+/// Fires `events` events from `firers` tasks, as request handlers would.
+async fn fire_all(hooks: &Hooks, events: u64, firers: u64) {
+    let tasks: Vec<_> = (0..firers)
         .map(|t| {
             let hooks = hooks.clone();
             tokio::spawn(async move {
-                for id in (t..events).step_by(4) {
+                for id in (t..events).step_by(firers as usize) {
                     let order = Order {
                         id,
                         fired_us: now_us(),
