@@ -75,6 +75,16 @@ mod empty {
     rest_hooks::hook_events! {}
 }
 
+/// An action whose key (`app NUL Model NUL action`) is longer than the hasher's
+/// buffers and blocks.
+mod long_action {
+    use super::Book;
+
+    rest_hooks::hook_events! {
+        "book.archived" => bookstore.Book.archived_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed,
+    }
+}
+
 mod one_without_comma {
     rest_hooks::hook_events! { "only.one" => None }
 }
@@ -147,6 +157,37 @@ fn a_model_action_gives_its_event() {
     assert_eq!(event("catalog", "Genre", "created"), Some("genre.added"));
     assert_eq!(event("bookstore", "Novel", "created"), Some("novel.added"));
     assert_eq!(event("bookstore", "Shelf", "filled"), Some("shelf.filled"));
+}
+
+#[test]
+fn a_long_model_action_is_found_and_a_prefix_of_it_is_not() {
+    let action = "archived_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed_after_the_shop_closed";
+    assert!("bookstore".len() + "Book".len() + action.len() + 2 > 256);
+    assert_eq!(
+        long_action::EVENTS
+            .for_action("bookstore", "Book", action)
+            .map(|e| e.name),
+        Some("book.archived")
+    );
+    let shorter = &action[..action.len() - 1];
+    assert_eq!(
+        long_action::EVENTS.for_action("bookstore", "Book", shorter),
+        None
+    );
+}
+
+#[test]
+fn parts_with_zero_bytes_find_nothing() {
+    // Keys are `app NUL model NUL action`: these put the same bytes in other parts.
+    assert_eq!(EVENTS.for_action("bookstore\0Book", "created", ""), None);
+    assert_eq!(EVENTS.for_action("bookstore\0Book\0created", "", ""), None);
+    assert_eq!(EVENTS.for_action("bookstore", "Book\0created", ""), None);
+    assert_eq!(
+        EVENTS
+            .for_action("bookstore", "Book", "created")
+            .map(|e| e.name),
+        Some("book.added")
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Emits the code of a `hook_events!` table: the `EVENTS` registry with its
 //! perfect-hash tables, one struct per event, and the compile-time model checks.
 
+use phf_shared::{FmtConst, PhfHash};
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::Ident;
@@ -26,13 +27,10 @@ pub fn table(table: &Table, plan: &Plan) -> TokenStream {
             by_name.entry(name.clone(), index.to_string());
         }
         if let (Target::Model(target), true) = (&entry.target, entry_plan.first_action) {
-            let key = (
-                target.app.to_string(),
-                0u8,
-                target.model.to_string(),
-                0u8,
-                target.action.to_string(),
-            );
+            let key = ActionKey(format!(
+                "{}\0{}\0{}",
+                target.app, target.model, target.action
+            ));
             by_action.entry(key, index.to_string());
         }
         if let Some(ident) = &entry_plan.struct_ident {
@@ -205,5 +203,25 @@ impl ModelUse<'_> {
                 ::rest_hooks::__private::ModelCheck::NoOwner => #owner_error,
             };
         }
+    }
+}
+
+/// The key of `app.Model.action` in the registry's `by_action` table: the bytes
+/// `app NUL Model NUL action`, which `Registry::for_action` hashes and compares
+/// part by part.
+#[derive(Debug, Hash, PartialEq, Eq)]
+struct ActionKey(String);
+
+impl PhfHash for ActionKey {
+    fn phf_hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Hashed as the runtime's `&[u8]` key is.
+        self.0.as_bytes().phf_hash(state);
+    }
+}
+
+impl FmtConst for ActionKey {
+    /// A string literal and `as_bytes`: shorter to compile than a byte array.
+    fn fmt_const(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}.as_bytes()", self.0)
     }
 }

@@ -2,11 +2,58 @@
 
 use crate::event::EventSpec;
 
-/// The lookup key of a model action: `(app, 0, model, 0, action)`.
+/// The key of a model action in the table: the bytes `app NUL model NUL action`.
 ///
-/// The zero bytes keep `("ab", "c")` and `("a", "bc")` apart in the hash, which
-/// concatenates the parts; no identifier contains a zero byte.
-type ActionKey<'a> = (&'a str, u8, &'a str, u8, &'a str);
+/// The zero bytes keep `("ab", "c")` and `("a", "bc")` apart. No identifier
+/// contains one, so a looked-up part that does gives a key with more than two,
+/// which no key in the table has.
+type ActionKey = &'static [u8];
+
+/// A model action looked up: hashed and compared as its [`ActionKey`] would be,
+/// without putting the bytes together.
+#[derive(PartialEq, Eq)]
+struct ActionParts<'a> {
+    app: &'a str,
+    model: &'a str,
+    action: &'a str,
+}
+
+impl ActionParts<'_> {
+    fn len(&self) -> usize {
+        self.app.len() + self.model.len() + self.action.len() + 2
+    }
+}
+
+impl phf::PhfHash for ActionParts<'_> {
+    /// The hash of `[u8]`, as the key's: its length, then its bytes, which the
+    /// hasher takes as one stream whatever the pieces.
+    #[inline]
+    fn phf_hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.len() as u64);
+        state.write(self.app.as_bytes());
+        state.write_u8(0);
+        state.write(self.model.as_bytes());
+        state.write_u8(0);
+        state.write(self.action.as_bytes());
+    }
+}
+
+impl<'a> phf::PhfEq<ActionParts<'a>> for ActionKey {
+    #[inline]
+    fn phf_eq(&self, parts: &ActionParts<'a>) -> bool {
+        let (app, model, action) = (
+            parts.app.as_bytes(),
+            parts.model.as_bytes(),
+            parts.action.as_bytes(),
+        );
+        self.len() == parts.len()
+            && self.starts_with(app)
+            && self.ends_with(action)
+            && self[app.len()] == 0
+            && &self[app.len() + 1..app.len() + 1 + model.len()] == model
+            && self[app.len() + 1 + model.len()] == 0
+    }
+}
 
 /// The event table of an application, emitted by `hook_events!` as `EVENTS`.
 ///
@@ -35,7 +82,7 @@ type ActionKey<'a> = (&'a str, u8, &'a str, u8, &'a str);
 pub struct Registry {
     events: &'static [EventSpec],
     by_name: phf::Map<&'static str, usize>,
-    by_action: phf::Map<ActionKey<'static>, usize>,
+    by_action: phf::Map<ActionKey, usize>,
 }
 
 impl Registry {
@@ -43,7 +90,7 @@ impl Registry {
     pub const fn __new(
         events: &'static [EventSpec],
         by_name: phf::Map<&'static str, usize>,
-        by_action: phf::Map<ActionKey<'static>, usize>,
+        by_action: phf::Map<ActionKey, usize>,
     ) -> Self {
         Self {
             events,
@@ -62,7 +109,7 @@ impl Registry {
     /// The event that `app.model.action` maps to, with or without `+`.
     #[inline]
     pub fn for_action(&self, app: &str, model: &str, action: &str) -> Option<&'static EventSpec> {
-        let index = *self.by_action.get(&(app, 0, model, 0, action))?;
+        let index = *self.by_action.get(&ActionParts { app, model, action })?;
         self.events.get(index)
     }
 
