@@ -77,8 +77,8 @@ macro_rules! select_hooks {
 ///
 /// Writes go through one connection, so that they queue in the process instead of
 /// waiting on SQLite's lock (whose busy handler sleeps); reads use a small pool.
-/// Deliveries queued while it is busy are written together (see
-/// [`GroupCommit`]).
+/// Events fired while it is busy are queued together, in one statement and one
+/// commit.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     readers: SqlitePool,
