@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "fewer indexes",
         include_str!("migrations/sqlite/0004_fewer_indexes.sql"),
     ),
+    (
+        5,
+        "attempt trigger",
+        include_str!("migrations/sqlite/0005_attempt_trigger.sql"),
+    ),
 ];
 
 /// Statements built for a number of rows are cached (prepared once per
@@ -382,38 +387,20 @@ impl Store for SqliteStore {
         let plan = RecordPlan::new(recorded);
         let now = now_millis();
         let mut changes = Vec::new();
+        // A logged 2xx attempt marks its delivery delivered and ends its hook's
+        // failing streak by trigger (0005): the usual batch, all delivered, is one
+        // statement, atomic by itself.
+        let successes_only = plan.retries.is_empty()
+            && plan.failed.is_empty()
+            && plan.failing_hooks.is_empty()
+            && plan.gone_hooks.is_empty();
+        if successes_only && plan.logged.len() <= INSERT_CHUNK {
+            insert_attempts(&mut *self.writer.acquire().await?, &plan.logged).await?;
+            return Ok(Vec::new());
+        }
         let mut tx = self.writer.begin().await?;
-
         for chunk in plan.logged.chunks(INSERT_CHUNK) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO rest_hooks_attempts
-                 (delivery_id, hook_id, attempted_at, status, error, duration_ms, response_body) ",
-            );
-            insert.push_values(chunk, |mut row, a| {
-                row.push_bind(a.delivery_id.to_string())
-                    .push_bind(a.hook_id.to_string())
-                    .push_bind(millis(a.attempted_at))
-                    .push_bind(a.result.status().map(i64::from))
-                    .push_bind(a.result.error())
-                    .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
-                    .push_bind(a.response_body.clone());
-            });
-            insert.build().persistent(false).execute(&mut *tx).await?;
-        }
-        for chunk in plan.delivered.chunks(INSERT_CHUNK) {
-            let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "UPDATE rest_hooks_deliveries SET state = 'delivered', attempts = attempts + 1, leased_until = NULL, last_attempt_at = ",
-            );
-            update.push_bind(now).push(" WHERE id IN ");
-            push_ids(&mut update, chunk.iter().cloned());
-            update.build().persistent(false).execute(&mut *tx).await?;
-        }
-        for chunk in plan.succeeding_hooks.chunks(INSERT_CHUNK) {
-            let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "UPDATE rest_hooks_hooks SET failing_since = NULL WHERE failing_since IS NOT NULL AND id IN ",
-            );
-            push_ids(&mut update, chunk.iter().cloned());
-            update.build().persistent(false).execute(&mut *tx).await?;
+            insert_attempts(&mut tx, chunk).await?;
         }
         for (id, due_at) in &plan.retries {
             sqlx::query(
@@ -528,6 +515,29 @@ impl Store for SqliteStore {
         .rows_affected();
         Ok(retried > 0)
     }
+}
+
+/// Logs attempts, at most [`INSERT_CHUNK`] of them; a 2xx one marks its delivery
+/// delivered too (see `0005_attempt_trigger.sql`).
+async fn insert_attempts(conn: &mut SqliteConnection, attempts: &[&Attempt]) -> Result<()> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
+    let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO rest_hooks_attempts
+         (delivery_id, hook_id, attempted_at, status, error, duration_ms, response_body) ",
+    );
+    insert.push_values(attempts, |mut row, a| {
+        row.push_bind(a.delivery_id.to_string())
+            .push_bind(a.hook_id.to_string())
+            .push_bind(millis(a.attempted_at))
+            .push_bind(a.result.status().map(i64::from))
+            .push_bind(a.result.error())
+            .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
+            .push_bind(a.response_body.clone());
+    });
+    insert.build().persistent(false).execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Deletes what belongs to a hook that is gone: its deliveries and their attempts.
