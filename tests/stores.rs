@@ -361,6 +361,36 @@ async fn a_hook_failing_too_long_is_disabled_and_success_resets_the_clock(store:
     );
 }
 
+/// A hook that took one delivery and failed another in the same batch is judged by
+/// its failure: its streak goes on.
+async fn a_batch_with_a_success_and_a_failure_keeps_the_streak(store: impl Store) {
+    let (h, all) = queued(&store, "ann", 3).await;
+    store.lease(10, Duration::from_secs(60)).await.unwrap();
+    let five_days = Disable {
+        after: Duration::from_secs(5 * 86_400),
+    };
+    let failing = recorded(&all[0], AttemptResult::Status(500), Next::Failed);
+    assert_eq!(store.record(&[failing], &five_days).await.unwrap(), []);
+    // (time passes, so that the streak is old enough for the rule below)
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let ten_ms = Disable {
+        after: Duration::from_millis(10),
+    };
+    let mixed = [
+        recorded(&all[1], AttemptResult::Status(200), Next::Delivered),
+        recorded(&all[2], AttemptResult::Status(503), Next::Failed),
+    ];
+    assert_eq!(
+        store.record(&mixed, &ten_ms).await.unwrap(),
+        [HookChange::Disabled(h.id)]
+    );
+    let delivered = store.delivery("ann", all[1].id).await.unwrap().unwrap();
+    assert_eq!(
+        (delivered.state, delivered.attempts),
+        (DeliveryState::Delivered, 1)
+    );
+}
+
 async fn a_rotated_secret_signs_alongside_the_new_one_until_its_grace_ends(store: impl Store) {
     let (h, _) = queued(&store, "ann", 1).await;
     let new_secret = "whsec_bmV3LW5ldy1uZXctbmV3LW5ldy1uZXctbmV3LW5ldw==";
@@ -525,6 +555,7 @@ store_tests!(
     a_retry_is_due_when_recorded_and_attempts_are_logged_newest_first,
     a_gone_hook_is_deleted_with_its_queue,
     a_hook_failing_too_long_is_disabled_and_success_resets_the_clock,
+    a_batch_with_a_success_and_a_failure_keeps_the_streak,
     a_rotated_secret_signs_alongside_the_new_one_until_its_grace_ends,
     a_failed_delivery_can_be_retried_by_its_owner,
     deliveries_page_newest_first_and_stay_with_their_owner,

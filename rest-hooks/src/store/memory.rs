@@ -286,6 +286,13 @@ impl Store for MemoryStore {
         let now = now_millis();
         let mut state = self.state();
         let mut changes = Vec::new();
+        // A hook that succeeded and failed in one batch is judged by its failure,
+        // as in the SQL stores.
+        let failing: BTreeSet<Uuid> = recorded
+            .iter()
+            .filter(|r| !matches!(r.next, Next::Delivered | Next::HookGone))
+            .map(|r| r.attempt.hook_id)
+            .collect();
         for Recorded { attempt, next } in recorded {
             if *next == Next::HookGone {
                 state.remove_hook(attempt.hook_id);
@@ -307,7 +314,9 @@ impl Store for MemoryStore {
                 state.requeue(id, millis(*at));
             }
             if *next == Next::Delivered {
-                if let Some(stored) = state.hooks.get_mut(&attempt.hook_id) {
+                if !failing.contains(&attempt.hook_id)
+                    && let Some(stored) = state.hooks.get_mut(&attempt.hook_id)
+                {
                     stored.failing_since = None;
                 }
             } else if let Some(change) = state.failed(attempt.hook_id, now, disable) {

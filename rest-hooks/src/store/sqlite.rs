@@ -82,8 +82,7 @@ macro_rules! select_hooks {
 ///
 /// Writes go through one connection, so that they queue in the process instead of
 /// waiting on SQLite's lock (whose busy handler sleeps); reads use a small pool.
-/// Events fired while it is busy are queued together, in one statement and one
-/// commit.
+/// Events fired while it is busy are queued together, in one commit.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     readers: SqlitePool,
@@ -399,6 +398,18 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let mut tx = self.writer.begin().await?;
+        // The trigger ends the streak of every hook that took a delivery; one that
+        // also failed in this batch is judged by its failure (see `RecordPlan`), so
+        // its streak is read before and kept.
+        let mut streaks = Vec::with_capacity(plan.failing_hooks.len());
+        for hook in &plan.failing_hooks {
+            let since: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT failing_since FROM rest_hooks_hooks WHERE id = ?")
+                    .bind(hook)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            streaks.push(since.flatten());
+        }
         for chunk in plan.logged.chunks(INSERT_CHUNK) {
             insert_attempts(&mut tx, chunk).await?;
         }
@@ -423,8 +434,9 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        for hook in &plan.failing_hooks {
-            sqlx::query("UPDATE rest_hooks_hooks SET failing_since = COALESCE(failing_since, ?) WHERE id = ?")
+        for (hook, since) in plan.failing_hooks.iter().zip(streaks) {
+            sqlx::query("UPDATE rest_hooks_hooks SET failing_since = COALESCE(?, ?) WHERE id = ?")
+                .bind(since)
                 .bind(now)
                 .bind(hook)
                 .execute(&mut *tx)
