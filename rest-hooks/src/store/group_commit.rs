@@ -1,5 +1,5 @@
 //! Group commit for the SQL stores: deliveries queued while the store is busy
-//! writing are written together, by one task, in one statement.
+//! writing are written together, by one task, in one commit.
 //!
 //! A commit costs the same whether it holds one event's deliveries or many:
 //! SQLite writes every page it touched to its log again, PostgreSQL waits for its
@@ -73,13 +73,24 @@ async fn write_calls(writer: impl WriteQueued, mut waiting: mpsc::Receiver<Call>
                     let _ = done.send(Ok(()));
                 }
             }
-            Err(error) if callers.len() == 1 => {
-                if let Some((_, done)) = callers.pop() {
+            // The store is out of reach (or there is one caller): every caller
+            // gets the error now, instead of each waiting out its own attempt.
+            Err(error) if callers.len() == 1 || !refused_rows(&error) => {
+                let message = match &error {
+                    Error::Store(source) => source.to_string(),
+                    other => other.to_string(),
+                };
+                let mut callers = callers.into_iter();
+                if let Some((_, done)) = callers.next() {
                     let _ = done.send(Err(error));
                 }
+                for (_, done) in callers {
+                    let _ = done.send(Err(Error::Store(message.clone().into())));
+                }
             }
-            // What failed may be one caller's deliveries: each is written alone,
-            // so that each caller gets its own result.
+            // The database refused the rows, which may be one caller's (a delivery
+            // queued already, say): each is written alone, so that each caller gets
+            // its own result.
             Err(_) => {
                 let mut start = 0;
                 for (count, done) in callers {
@@ -92,8 +103,97 @@ async fn write_calls(writer: impl WriteQueued, mut waiting: mpsc::Receiver<Call>
     }
 }
 
+/// Whether the database answered and refused the statement, rather than not being
+/// reached (no connection, a timeout, a lost link).
+fn refused_rows(error: &Error) -> bool {
+    match error {
+        Error::Store(source) => source
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(|e| matches!(e, sqlx::Error::Database(_))),
+        _ => false,
+    }
+}
+
 fn stopped() -> Error {
     Error::Store(
         "the task that writes queued deliveries has stopped (was its runtime shut down?)".into(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    /// A store out of reach: every write fails, and the first one waits until the
+    /// test lets it go.
+    #[derive(Clone)]
+    struct Unreachable {
+        writes: Arc<AtomicUsize>,
+        gate: Arc<Semaphore>,
+    }
+
+    #[async_trait]
+    impl WriteQueued for Unreachable {
+        async fn write_queued(&self, _: &[Delivery]) -> Result<()> {
+            if self.writes.fetch_add(1, Ordering::SeqCst) == 0 {
+                let _ = self.gate.acquire().await;
+            }
+            Err(Error::Store("connection refused".into()))
+        }
+    }
+
+    fn delivery() -> Delivery {
+        let hook = crate::hook::Hook {
+            id: uuid::Uuid::now_v7(),
+            owner: "ann".into(),
+            event: "book.added".into(),
+            target: "https://example.com/in".into(),
+            secret: "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0".into(),
+            active: true,
+            disabled_reason: None,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            metadata: serde_json::Value::Null,
+        };
+        Delivery::new(&hook, b"{}".to_vec())
+    }
+
+    #[tokio::test]
+    async fn calls_waiting_on_an_unreachable_store_fail_together() {
+        let writer = Unreachable {
+            writes: Arc::new(AtomicUsize::new(0)),
+            gate: Arc::new(Semaphore::new(0)),
+        };
+        let queue = GroupCommit::start(writer.clone());
+        let first = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.enqueue(vec![delivery()]).await }
+        });
+        while writer.writes.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Five more wait while the first write hangs; then the store answers.
+        let waiting: Vec<_> = (0..5)
+            .map(|_| {
+                let queue = queue.clone();
+                tokio::spawn(async move { queue.enqueue(vec![delivery()]).await })
+            })
+            .collect();
+        while queue.calls.capacity() > MAX_CALLS - 5 {
+            tokio::task::yield_now().await;
+        }
+        writer.gate.add_permits(1);
+
+        assert!(first.await.unwrap().is_err());
+        for call in waiting {
+            let error = call.await.unwrap().unwrap_err();
+            assert!(error.to_string().contains("connection refused"), "{error}");
+        }
+        // One write for the first call, one for the five together: none each.
+        assert_eq!(writer.writes.load(Ordering::SeqCst), 2);
+    }
 }
