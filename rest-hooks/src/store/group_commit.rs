@@ -18,7 +18,7 @@ const MAX_CALLS: usize = 64;
 
 /// Writes deliveries, due at once, all or none.
 #[async_trait]
-pub(crate) trait WriteQueued: Clone + Send + Sync + 'static {
+pub(crate) trait WriteQueued: Send + Sync + 'static {
     async fn write_queued(&self, deliveries: &[Delivery]) -> Result<()>;
 }
 
