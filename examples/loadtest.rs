@@ -51,8 +51,20 @@ async fn main() {
     let events: u64 = arg_or("--events", 20_000);
     let hook_count: u64 = arg_or("--hooks", 10);
     let concurrency: usize = arg_or("--concurrency", 64);
-    let firers: u64 = arg_or("--firers", concurrency as u64).max(1);
+    let firers: u64 = arg_or("--firers", concurrency as u64);
     let receiver_down = std::env::args().any(|a| a == "--receiver-down");
+    // With none of one of these, nothing is delivered and the run would never end.
+    for (flag, value) in [
+        ("--events", events),
+        ("--hooks", hook_count),
+        ("--concurrency", concurrency as u64),
+        ("--firers", firers),
+    ] {
+        if value == 0 {
+            eprintln!("{flag} must be at least 1");
+            std::process::exit(2);
+        }
+    }
 
     let receiver = CountingReceiver::start(Duration::ZERO).await;
     let dir = tempfile::tempdir().expect("a temp dir");
