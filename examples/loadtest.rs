@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use rest_hooks::{
     HookModel, Hooks, HooksBuilder, MemoryStore, NewHook, PgStore, SqliteStore, TargetPolicy,
 };
-use support::{CountingReceiver, arg, arg_or, now_us, peak_rss_mib, pg_exec};
+use support::{CountingReceiver, arg, arg_or, cpu_time, now_us, peak_rss_mib, pg_exec};
 use tokio::sync::broadcast;
 
 /// One fired event; `fired_us` lets the receiver measure latency.
@@ -114,6 +114,7 @@ async fn main() {
 
     let expected = events * hook_count;
     let started = Instant::now();
+    let cpu_at_start = cpu_time();
     fire_all(&hooks, events, firers).await;
     let fired_in = started.elapsed();
     println!(
@@ -157,6 +158,8 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = started.elapsed();
+    let delivering_cpu = cpu_time() - cpu_at_start;
+    let cpu_us_per_delivery = micros_each(delivering_cpu, expected);
     let deliveries_per_s = expected as f64 / elapsed.as_secs_f64();
     hooks.shutdown(Duration::from_secs(5)).await;
     let latencies = receiver.latencies_us();
@@ -168,8 +171,19 @@ async fn main() {
         elapsed.as_secs_f64()
     );
 
+    let cpu_before_limit = cpu_time();
+    let limit_started = Instant::now();
     let limit_per_s = limit(&receiver.url, expected, concurrency).await;
+    let limit_cpu = cpu_time() - cpu_before_limit;
+    let cpu_us_per_request = micros_each(limit_cpu, expected);
+    let limit_elapsed = limit_started.elapsed();
     println!("limit: a plain reqwest POST loop at concurrency {concurrency}: {limit_per_s:.0}/s");
+    // Steadier than the rates when the machine's speed wanders between runs.
+    println!(
+        "CPU time: {cpu_us_per_delivery:.1} µs a delivery (firing included), {cpu_us_per_request:.1} µs a request of the limit; cores busy {:.2} delivering, {:.2} in the limit",
+        delivering_cpu.as_secs_f64() / elapsed.as_secs_f64(),
+        limit_cpu.as_secs_f64() / limit_elapsed.as_secs_f64(),
+    );
     println!("peak RSS: {:.1} MiB", peak_rss_mib());
     drop_schema(schema).await;
     println!(
@@ -269,6 +283,11 @@ async fn limit(url: &str, requests: u64, concurrency: usize) -> f64 {
         task.await.expect("a POST task");
     }
     requests as f64 / started.elapsed().as_secs_f64()
+}
+
+/// `total` spread over `count`, in microseconds each.
+fn micros_each(total: Duration, count: u64) -> f64 {
+    total.as_secs_f64() * 1e6 / count as f64
 }
 
 async fn drop_schema(schema: Option<(String, String)>) {
