@@ -562,6 +562,34 @@ store_tests!(
     deleting_a_hook_drops_its_queued_deliveries,
 );
 
+/// The SQLite store's writer leaves checkpoints to a connection of their own: the
+/// log is copied back into the database file long before the writer's own
+/// threshold (16,000 pages), which it would otherwise wait for.
+#[tokio::test]
+async fn a_sqlite_store_checkpoints_beside_its_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hooks.db");
+    let store = rest_hooks::SqliteStore::open(&path).await.unwrap();
+    let h = hook("ann", "book.added");
+    store.insert_hook(&h).await.unwrap();
+    // About 1 MB of payloads: some 300 pages of log, far under the threshold.
+    let payload = vec![b'x'; 1000];
+    let all: Vec<_> = (0..1000)
+        .map(|_| Delivery::new(&h, payload.clone()))
+        .collect();
+    store.enqueue(all).await.unwrap();
+    let file_len = || std::fs::metadata(&path).map_or(0, |m| m.len());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while file_len() < 1_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deliveries are still only in the log: the database file has {} bytes",
+            file_len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 mod migrations {
     use rest_hooks::{SqliteStore, Store};
 

@@ -12,6 +12,8 @@ use crate::delivery::{Attempt, Delivery, HookChange, Outgoing, Recorded};
 use crate::error::Result;
 use crate::hook::Hook;
 
+#[cfg(feature = "sqlite")]
+mod checkpoint;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod group_commit;
 mod memory;

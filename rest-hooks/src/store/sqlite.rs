@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::checkpoint::{Checkpointer, WRITER_CHECKPOINT_PAGES};
 use super::group_commit::{GroupCommit, WriteQueued};
 use super::sql::{
     AttemptRow, DeliveryRow, HookRow, HookSecrets, Leased, RecordPlan, SecretsRow, WriteDeliveries,
@@ -82,12 +83,15 @@ macro_rules! select_hooks {
 ///
 /// Writes go through one connection, so that they queue in the process instead of
 /// waiting on SQLite's lock (whose busy handler sleeps); reads use a small pool.
-/// Events fired while it is busy are queued together, in one commit.
+/// Events fired while it is busy are queued together, in one commit. A store that
+/// opened its file checkpoints on a connection of its own, beside the writer.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     readers: SqlitePool,
     writer: SqlitePool,
     queue: GroupCommit,
+    /// `None` on the application's pool, whose settings are its own.
+    checkpoints: Option<Checkpointer>,
 }
 
 impl SqliteStore {
@@ -114,29 +118,42 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES),
+            )
             .await?;
         migrator(MIGRATIONS).run(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self::new(readers, writer))
+        let checkpoints = Checkpointer::start(&options).await?;
+        Ok(Self::new(readers, writer, Some(checkpoints)))
     }
 
     /// Uses the application's pool for reads and writes, and brings the schema up
     /// to date.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self> {
         migrator(MIGRATIONS).run(&pool).await?;
-        Ok(Self::new(pool.clone(), pool))
+        Ok(Self::new(pool.clone(), pool, None))
     }
 
-    fn new(readers: SqlitePool, writer: SqlitePool) -> Self {
+    fn new(readers: SqlitePool, writer: SqlitePool, checkpoints: Option<Checkpointer>) -> Self {
         Self {
             queue: GroupCommit::start(writer.clone()),
             readers,
             writer,
+            checkpoints,
+        }
+    }
+
+    /// Says that the store's writes have grown the log.
+    fn wrote(&self) {
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.wrote();
         }
     }
 
@@ -313,7 +330,9 @@ impl Store for SqliteStore {
     }
 
     async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<()> {
-        self.queue.enqueue(deliveries).await
+        let queued = self.queue.enqueue(deliveries).await;
+        self.wrote();
+        queued
     }
 
     async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Outgoing>> {
@@ -335,6 +354,7 @@ impl Store for SqliteStore {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        self.wrote();
         let deliveries: Vec<Delivery> = rows
             .into_iter()
             .map(delivery_from_row)
@@ -395,6 +415,7 @@ impl Store for SqliteStore {
             && plan.gone_hooks.is_empty();
         if successes_only && plan.logged.len() <= INSERT_CHUNK {
             insert_attempts(&mut *self.writer.acquire().await?, &plan.logged).await?;
+            self.wrote();
             return Ok(Vec::new());
         }
         let mut tx = self.writer.begin().await?;
@@ -468,6 +489,7 @@ impl Store for SqliteStore {
             changes.push(HookChange::Deleted(parse_id(hook)?));
         }
         tx.commit().await?;
+        self.wrote();
         Ok(changes)
     }
 
