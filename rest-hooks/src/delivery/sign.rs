@@ -54,17 +54,15 @@ fn mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
 /// `v1,<sig>` entries separated by spaces. Secrets that are not `whsec_` and base64
 /// are skipped (the store only keeps valid ones).
 pub fn signature_header(secrets: &[String], id: &str, timestamp: i64, body: &[u8]) -> String {
-    secrets
-        .iter()
-        .filter_map(|secret| key(secret))
-        .map(|key| {
-            format!(
-                "v1,{}",
-                BASE64.encode(mac(&key, id, timestamp, body).finalize().into_bytes())
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut header = String::with_capacity(secrets.len() * 48);
+    for key in secrets.iter().filter_map(|secret| key(secret)) {
+        if !header.is_empty() {
+            header.push(' ');
+        }
+        header.push_str("v1,");
+        BASE64.encode_string(mac(&key, id, timestamp, body).finalize().into_bytes(), &mut header);
+    }
+    header
 }
 
 /// Checks the Standard Webhooks headers of a request against `secret` and its body.

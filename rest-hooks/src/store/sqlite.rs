@@ -337,12 +337,14 @@ impl Store for SqliteStore {
 
     async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Outgoing>> {
         let now = now_millis();
+        // `LIMIT +?`, not `LIMIT ?`: SQLite plans with a bare parameter's value, so
+        // each new limit would compile the statement again.
         let rows: Vec<DeliveryRow> = sqlx::query_as(
             "UPDATE rest_hooks_deliveries SET leased_until = ?
              WHERE id IN (
                  SELECT id FROM rest_hooks_deliveries
                  WHERE state = 'pending' AND due_at <= ? AND (leased_until IS NULL OR leased_until <= ?)
-                 ORDER BY due_at LIMIT ?)
+                 ORDER BY due_at LIMIT +?)
              RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at",
         )
         .bind(now.saturating_add(lease_millis(lease)))
@@ -511,7 +513,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Delivery>> {
         let rows: Vec<DeliveryRow> = sqlx::query_as(select_deliveries!(
-            "WHERE hook_id = ? AND owner = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
+            "WHERE hook_id = ? AND owner = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT +?"
         ))
         .bind(hook_id.to_string())
         .bind(owner)
