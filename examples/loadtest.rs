@@ -158,7 +158,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = started.elapsed();
-    let delivering_cpu = cpu_time() - cpu_at_start;
+    let delivering_cpu = cpu_time().saturating_sub(cpu_at_start);
     let cpu_us_per_delivery = micros_each(delivering_cpu, expected);
     let deliveries_per_s = expected as f64 / elapsed.as_secs_f64();
     hooks.shutdown(Duration::from_secs(5)).await;
@@ -174,7 +174,7 @@ async fn main() {
     let cpu_before_limit = cpu_time();
     let limit_started = Instant::now();
     let limit_per_s = limit(&receiver.url, expected, concurrency).await;
-    let limit_cpu = cpu_time() - cpu_before_limit;
+    let limit_cpu = cpu_time().saturating_sub(cpu_before_limit);
     let cpu_us_per_request = micros_each(limit_cpu, expected);
     let limit_elapsed = limit_started.elapsed();
     println!("limit: a plain reqwest POST loop at concurrency {concurrency}: {limit_per_s:.0}/s");

@@ -564,7 +564,7 @@ store_tests!(
 
 /// The SQLite store's writer leaves checkpoints to a connection of their own: the
 /// log is copied back into the database file long before the writer's own
-/// threshold (16,000 pages), which it would otherwise wait for.
+/// threshold (4,000 pages), which it would otherwise wait for.
 #[tokio::test]
 async fn a_sqlite_store_checkpoints_beside_its_writer() {
     let dir = tempfile::tempdir().unwrap();

@@ -60,7 +60,10 @@ pub fn signature_header(secrets: &[String], id: &str, timestamp: i64, body: &[u8
             header.push(' ');
         }
         header.push_str("v1,");
-        BASE64.encode_string(mac(&key, id, timestamp, body).finalize().into_bytes(), &mut header);
+        BASE64.encode_string(
+            mac(&key, id, timestamp, body).finalize().into_bytes(),
+            &mut header,
+        );
     }
     header
 }
