@@ -95,11 +95,14 @@ fn recorded(d: &Delivery, result: AttemptResult, next: Next) -> Recorded {
     }
 }
 
+/// The rule that disables a hook whose deliveries have all failed for `after`.
+fn disable_after(after: Duration) -> Disable {
+    Disable { after }
+}
+
 /// Disables nothing: hooks would have to fail for ever.
 fn never() -> Disable {
-    Disable {
-        after: Duration::MAX,
-    }
+    disable_after(Duration::MAX)
 }
 
 async fn queued(store: &impl Store, owner: &str, n: usize) -> (Hook, Vec<Delivery>) {
@@ -310,9 +313,7 @@ async fn a_hook_failing_too_long_is_disabled_and_success_resets_the_clock(store:
     let (h, all) = queued(&store, "ann", 4).await;
     store.lease(10, Duration::from_secs(60)).await.unwrap();
     // Failing since now does not disable yet under a 5-day rule...
-    let five_days = Disable {
-        after: Duration::from_secs(5 * 86_400),
-    };
+    let five_days = disable_after(Duration::from_secs(5 * 86_400));
     let failing = recorded(&all[0], AttemptResult::Status(500), Next::Failed);
     assert_eq!(store.record(&[failing], &five_days).await.unwrap(), []);
     // ...a success ends the streak, so a later cutoff finds no streak old enough...
@@ -329,15 +330,11 @@ async fn a_hook_failing_too_long_is_disabled_and_success_resets_the_clock(store:
         .unwrap();
     // (time passes, so that the first streak, had it gone on, would be old enough)
     tokio::time::sleep(Duration::from_millis(30)).await;
-    let ten_ms = Disable {
-        after: Duration::from_millis(10),
-    };
+    let ten_ms = disable_after(Duration::from_millis(10));
     let failing = recorded(&all[2], AttemptResult::Status(500), Next::Failed);
     assert_eq!(store.record(&[failing], &ten_ms).await.unwrap(), []);
     // ...and a streak that started before the cutoff disables the hook.
-    let later = Disable {
-        after: Duration::ZERO,
-    };
+    let later = disable_after(Duration::ZERO);
     let failing = recorded(
         &all[3],
         AttemptResult::Timeout,
@@ -366,16 +363,12 @@ async fn a_hook_failing_too_long_is_disabled_and_success_resets_the_clock(store:
 async fn a_batch_with_a_success_and_a_failure_keeps_the_streak(store: impl Store) {
     let (h, all) = queued(&store, "ann", 3).await;
     store.lease(10, Duration::from_secs(60)).await.unwrap();
-    let five_days = Disable {
-        after: Duration::from_secs(5 * 86_400),
-    };
+    let five_days = disable_after(Duration::from_secs(5 * 86_400));
     let failing = recorded(&all[0], AttemptResult::Status(500), Next::Failed);
     assert_eq!(store.record(&[failing], &five_days).await.unwrap(), []);
     // (time passes, so that the streak is old enough for the rule below)
     tokio::time::sleep(Duration::from_millis(30)).await;
-    let ten_ms = Disable {
-        after: Duration::from_millis(10),
-    };
+    let ten_ms = disable_after(Duration::from_millis(10));
     let mixed = [
         recorded(&all[1], AttemptResult::Status(200), Next::Delivered),
         recorded(&all[2], AttemptResult::Status(503), Next::Failed),
