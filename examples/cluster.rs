@@ -23,7 +23,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rest_hooks::{HookModel, Hooks, NewHook, PgStore, TargetPolicy};
-use support::{CountingReceiver, arg, arg_or, now_us, pg_exec};
+use support::{CountingReceiver, arg, arg_or, now_us, pg_exec, usage};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout};
 use tokio::task::JoinSet;
@@ -164,7 +164,8 @@ impl Worker {
 }
 
 async fn parent() -> i32 {
-    let url = arg("--database-url").expect("--database-url URL of a PostgreSQL database");
+    let url = arg("--database-url")
+        .unwrap_or_else(|| usage("--database-url URL of a PostgreSQL database is needed"));
     let processes: u64 = arg_or("--processes", 2);
     if processes == 0 {
         eprintln!("--processes must be at least 1");

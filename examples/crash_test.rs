@@ -18,7 +18,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rest_hooks::{HookModel, Hooks, NewHook, PgStore, SqliteStore, TargetPolicy};
-use support::{CountingReceiver, arg, arg_or, now_us, pg_exec};
+use support::{CountingReceiver, arg, arg_or, now_us, pg_exec, usage};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// One fired event.
@@ -130,12 +130,18 @@ async fn parent() -> i32 {
     let dir = tempfile::tempdir().expect("a temp dir");
     let location = match arg("--store").as_deref() {
         Some("postgres") => {
-            let url = arg("--database-url").expect("--store postgres needs --database-url URL");
+            let url = arg("--database-url")
+                .unwrap_or_else(|| usage("--store postgres needs --database-url URL"));
             let schema = format!("crash_test_{}", uuid::Uuid::now_v7().simple());
             pg_exec(&url, &format!("CREATE SCHEMA {schema}")).await;
             Location::Postgres { url, schema }
         }
-        _ => Location::Sqlite(dir.path().join("hooks.db").display().to_string()),
+        None | Some("sqlite") => {
+            Location::Sqlite(dir.path().join("hooks.db").display().to_string())
+        }
+        Some(other) => usage(&format!(
+            "unknown store `{other}`: expected sqlite or postgres"
+        )),
     };
 
     let setup = location.hooks().await;

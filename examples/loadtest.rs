@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use rest_hooks::{
     HookModel, Hooks, HooksBuilder, MemoryStore, NewHook, PgStore, SqliteStore, TargetPolicy,
 };
-use support::{CountingReceiver, arg, arg_or, cpu_time, now_us, peak_rss_mib, pg_exec};
+use support::{CountingReceiver, arg, arg_or, cpu_time, now_us, peak_rss_mib, pg_exec, usage};
 use tokio::sync::broadcast;
 
 /// One fired event; `fired_us` lets the receiver measure latency.
@@ -61,8 +61,7 @@ async fn main() {
         ("--firers", firers),
     ] {
         if value == 0 {
-            eprintln!("{flag} must be at least 1");
-            std::process::exit(2);
+            usage(&format!("{flag} must be at least 1"));
         }
     }
 
@@ -77,7 +76,8 @@ async fn main() {
                 .expect("open SQLite"),
         ),
         "postgres" => {
-            let url = arg("--database-url").expect("--store postgres needs --database-url URL");
+            let url = arg("--database-url")
+                .unwrap_or_else(|| usage("--store postgres needs --database-url URL"));
             let name = format!("loadtest_{}", uuid::Uuid::now_v7().simple());
             pg_exec(&url, &format!("CREATE SCHEMA {name}")).await;
             let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a PostgreSQL URL");
@@ -87,7 +87,9 @@ async fn main() {
             schema = Some((url, name));
             Opened::Postgres(store)
         }
-        other => panic!("unknown store `{other}`: expected memory, sqlite or postgres"),
+        other => usage(&format!(
+            "unknown store `{other}`: expected memory, sqlite or postgres"
+        )),
     };
     // With the receiver down, the queue is filled first and worked on after.
     let firing_concurrency = if receiver_down { 0 } else { concurrency };

@@ -136,7 +136,18 @@ pub fn arg(name: &str) -> Option<String> {
 }
 
 pub fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+    match arg(name) {
+        None => default,
+        Some(value) => value
+            .parse()
+            .unwrap_or_else(|_| usage(&format!("{name} `{value}` is not a valid value"))),
+    }
+}
+
+/// Ends the process with `message` and status 2, as for a wrong command line.
+pub fn usage(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::exit(2)
 }
 
 /// Runs one SQL statement on the PostgreSQL server at `url`.
