@@ -22,7 +22,9 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use rest_hooks::{HookModel, Hooks, NewHook, PgStore, TargetPolicy};
+use rest_hooks::store::PgStore;
+use rest_hooks::target_policy::TargetPolicy;
+use rest_hooks::{HookModel, Hooks, NewHook};
 use support::{CountingReceiver, arg, arg_or, now_us, pg_exec, usage};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout};
@@ -58,8 +60,7 @@ async fn hooks(url: &str, schema: &str, concurrency: usize) -> Hooks {
     let store = PgStore::connect_with(options.options([("search_path", schema)]))
         .await
         .expect("connect PostgreSQL");
-    Hooks::builder(&EVENTS)
-        .store(store)
+    Hooks::builder(&EVENTS, store)
         .target_policy(TargetPolicy::default().allow_ip([127, 0, 0, 1].into()))
         .concurrency(concurrency)
         .timeout(Duration::from_secs(2))

@@ -17,7 +17,9 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use rest_hooks::{HookModel, Hooks, NewHook, PgStore, SqliteStore, TargetPolicy};
+use rest_hooks::store::{PgStore, SqliteStore};
+use rest_hooks::target_policy::TargetPolicy;
+use rest_hooks::{HookModel, Hooks, NewHook};
 use support::{CountingReceiver, arg, arg_or, now_us, pg_exec, usage};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -72,28 +74,31 @@ impl Location {
     }
 
     async fn hooks(&self) -> Hooks {
-        let builder = Hooks::builder(&EVENTS)
-            .target_policy(TargetPolicy::default().allow_ip([127, 0, 0, 1].into()))
-            .concurrency(64)
-            .timeout(Duration::from_secs(2))
-            .lease(Duration::from_secs(5))
-            .poll_interval(Duration::from_millis(200));
         let builder = match self {
             Location::Sqlite(path) => {
-                builder.store(SqliteStore::open(path).await.expect("open SQLite"))
+                Hooks::builder(&EVENTS, SqliteStore::open(path).await.expect("open SQLite"))
             }
             Location::Postgres { url, schema } => {
                 let options: sqlx::postgres::PgConnectOptions =
                     url.parse().expect("a PostgreSQL URL");
                 let options = options.options([("search_path", schema.as_str())]);
-                builder.store(
+                Hooks::builder(
+                    &EVENTS,
                     PgStore::connect_with(options)
                         .await
                         .expect("connect PostgreSQL"),
                 )
             }
         };
-        builder.build().await.expect("hooks")
+        builder
+            .target_policy(TargetPolicy::default().allow_ip([127, 0, 0, 1].into()))
+            .concurrency(64)
+            .timeout(Duration::from_secs(2))
+            .lease(Duration::from_secs(5))
+            .poll_interval(Duration::from_millis(200))
+            .build()
+            .await
+            .expect("hooks")
     }
 }
 

@@ -25,9 +25,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rest_hooks::{
-    HookModel, Hooks, HooksBuilder, MemoryStore, NewHook, PgStore, SqliteStore, TargetPolicy,
-};
+use rest_hooks::store::{MemoryStore, PgStore, SqliteStore};
+use rest_hooks::target_policy::TargetPolicy;
+use rest_hooks::{HookModel, Hooks, HooksBuilder, NewHook};
 use support::{CountingReceiver, arg, arg_or, cpu_time, now_us, peak_rss_mib, pg_exec, usage};
 use tokio::sync::broadcast;
 
@@ -203,16 +203,16 @@ enum Opened {
 
 impl Opened {
     fn builder(&self, concurrency: usize) -> HooksBuilder {
-        let builder = Hooks::builder(&EVENTS)
+        let builder = match self {
+            Opened::Memory(store) => Hooks::builder(&EVENTS, store.clone()),
+            Opened::Sqlite(store) => Hooks::builder(&EVENTS, store.clone()),
+            Opened::Postgres(store) => Hooks::builder(&EVENTS, store.clone()),
+        };
+        builder
             .target_policy(TargetPolicy::default().allow_ip([127, 0, 0, 1].into()))
             .concurrency(concurrency)
             .per_host(concurrency.max(1))
-            .poll_interval(Duration::from_millis(100));
-        match self {
-            Opened::Memory(store) => builder.store(store.clone()),
-            Opened::Sqlite(store) => builder.store(store.clone()),
-            Opened::Postgres(store) => builder.store(store.clone()),
-        }
+            .poll_interval(Duration::from_millis(100))
     }
 }
 

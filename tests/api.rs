@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::Receiver;
 use reqwest::{Method, StatusCode};
 use rest_hooks::api::BearerKeys;
-use rest_hooks::{HookModel, Hooks, MemoryStore};
+use rest_hooks::store::MemoryStore;
+use rest_hooks::{HookModel, Hooks};
 use serde_json::{Value, json};
 
 /// A book, owned by the user who added it.
@@ -33,8 +34,7 @@ struct Server {
 
 impl Server {
     async fn start() -> Self {
-        let hooks = Hooks::builder(&EVENTS)
-            .store(MemoryStore::new())
+        let hooks = Hooks::builder(&EVENTS, MemoryStore::new())
             .target_policy(common::loopback_policy())
             .poll_interval(Duration::from_millis(20))
             .build()
@@ -167,7 +167,12 @@ async fn another_owners_hook_is_a_404_never_a_403() {
     let (_, listed) = server.json(Method::GET, "/hooks", "key-bob", None).await;
     assert_eq!(listed["hooks"], json!([]));
     assert_eq!(
-        server.hooks.list("ann").await.unwrap().len(),
+        server
+            .hooks
+            .list_hooks("ann", None, 1000)
+            .await
+            .unwrap()
+            .len(),
         1,
         "ann's hook is untouched"
     );
@@ -206,7 +211,7 @@ async fn pages_walk_every_hook_once() {
 }
 
 #[tokio::test]
-async fn deliveries_show_their_attempts_and_can_be_retried() {
+async fn deliveries_show_their_attempts_and_can_be_redelivered() {
     let server = Server::start().await;
     let receiver = Receiver::start().await;
     let (_, created) = server
@@ -253,7 +258,7 @@ async fn deliveries_show_their_attempts_and_can_be_retried() {
     let (status, _) = server
         .json(
             Method::POST,
-            &format!("/deliveries/{id}/retry"),
+            &format!("/deliveries/{id}/redeliver"),
             "key-bob",
             None,
         )
@@ -262,7 +267,7 @@ async fn deliveries_show_their_attempts_and_can_be_retried() {
     let (status, _) = server
         .json(
             Method::POST,
-            &format!("/deliveries/{id}/retry"),
+            &format!("/deliveries/{id}/redeliver"),
             "key-ann",
             None,
         )
@@ -640,7 +645,7 @@ async fn malformed_requests_answer_4xx_problems_and_store_nothing() {
         ),
         (
             Method::POST,
-            "/deliveries/not-a-uuid/retry".into(),
+            "/deliveries/not-a-uuid/redeliver".into(),
             Some("Bearer key-ann"),
             None,
             vec![],
@@ -648,7 +653,7 @@ async fn malformed_requests_answer_4xx_problems_and_store_nothing() {
         ),
         (
             Method::POST,
-            format!("/deliveries/{missing}/retry"),
+            format!("/deliveries/{missing}/redeliver"),
             Some("Bearer key-ann"),
             None,
             vec![],
@@ -712,6 +717,12 @@ async fn malformed_requests_answer_4xx_problems_and_store_nothing() {
                 .starts_with("urn:rest-hooks:problem:")
         );
     }
-    assert_eq!(server.hooks.list("ann").await.unwrap(), []);
-    assert_eq!(server.hooks.list("bob").await.unwrap(), []);
+    assert_eq!(
+        server.hooks.list_hooks("ann", None, 1000).await.unwrap(),
+        []
+    );
+    assert_eq!(
+        server.hooks.list_hooks("bob", None, 1000).await.unwrap(),
+        []
+    );
 }

@@ -3,6 +3,8 @@
 
 mod common;
 
+// The example's items are `pub` for its own `main.rs`, unreachable from here.
+#[allow(unreachable_pub)]
 #[path = "../examples/bookstore/app.rs"]
 mod app;
 

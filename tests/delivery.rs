@@ -8,9 +8,11 @@ mod common;
 use std::time::Duration;
 
 use common::{Receiver, Reply};
+use rest_hooks::delivery::{Next, RetrySchedule};
+use rest_hooks::store::{MemoryStore, Store};
+use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{
-    AttemptResult, DeliveryState, Error, HookModel, Hooks, HooksBuilder, NewHook, Next, Outcome,
-    RetrySchedule, Store, TargetPolicy,
+    AttemptResult, DeliveryState, Error, HookModel, Hooks, HooksBuilder, NewHook, Outcome,
 };
 use tokio::sync::broadcast;
 
@@ -40,8 +42,7 @@ fn fast_retries(n: usize) -> RetrySchedule {
 }
 
 fn builder(store: impl Store) -> HooksBuilder {
-    Hooks::builder(&EVENTS)
-        .store(store)
+    Hooks::builder(&EVENTS, store)
         .target_policy(common::loopback_policy())
         .poll_interval(Duration::from_millis(20))
         .retry_schedule(fast_retries(3))
@@ -88,7 +89,7 @@ async fn responses_are_logged_with_their_body_cut_at_4_kib(store: impl Store) {
     let second = outcome(&mut observed, "/chatty").await;
     assert_eq!(second.next, Next::Delivered);
     let logged: Vec<_> = hooks
-        .attempts("ann", first.delivery.id)
+        .list_attempts("ann", &[first.delivery.id])
         .await
         .unwrap()
         .into_iter()
@@ -132,13 +133,13 @@ async fn two_500s_then_200_deliver_on_the_third_attempt(store: impl Store) {
     );
     assert_eq!(ids[0], done.delivery.id.to_string());
 
-    let delivery = hooks.delivery("ann", done.delivery.id).await.unwrap();
+    let delivery = hooks.get_delivery("ann", done.delivery.id).await.unwrap();
     assert_eq!(
         (delivery.state, delivery.attempts),
         (DeliveryState::Delivered, 3)
     );
     let statuses: Vec<_> = hooks
-        .attempts("ann", delivery.id)
+        .list_attempts("ann", &[delivery.id])
         .await
         .unwrap()
         .iter()
@@ -207,8 +208,8 @@ async fn a_410_deletes_the_hook_without_retrying(store: impl Store) {
         Next::HookGone
     );
     assert!(matches!(
-        hooks.get("ann", hook.id).await,
-        Err(Error::NotFound(_))
+        hooks.get_hook("ann", hook.id).await,
+        Err(Error::HookNotFound(_))
     ));
     assert_eq!(
         hooks.created(&book(2)).await.unwrap(),
@@ -275,7 +276,10 @@ async fn an_exhausted_delivery_fails_and_can_be_retried_by_hand(store: impl Stor
     outcome(&mut observed, "/down").await;
     let last = outcome(&mut observed, "/down").await;
     assert_eq!(last.next, Next::Failed);
-    let failed = hooks.deliveries("ann", hook.id, None, 10).await.unwrap();
+    let failed = hooks
+        .list_deliveries("ann", hook.id, None, 10)
+        .await
+        .unwrap();
     assert_eq!(failed.len(), 1);
     assert_eq!(
         (failed[0].state, failed[0].attempts),
@@ -283,13 +287,13 @@ async fn an_exhausted_delivery_fails_and_can_be_retried_by_hand(store: impl Stor
     );
 
     assert!(matches!(
-        hooks.retry("bob", failed[0].id).await,
-        Err(Error::NotFound(_))
+        hooks.redeliver("bob", failed[0].id).await,
+        Err(Error::DeliveryNotFound(_))
     ));
-    hooks.retry("ann", failed[0].id).await.unwrap();
+    hooks.redeliver("ann", failed[0].id).await.unwrap();
     assert_eq!(outcome(&mut observed, "/down").await.next, Next::Delivered);
     assert_eq!(
-        hooks.delivery("ann", failed[0].id).await.unwrap().state,
+        hooks.get_delivery("ann", failed[0].id).await.unwrap().state,
         DeliveryState::Delivered
     );
     hooks.shutdown(Duration::from_secs(5)).await;
@@ -340,8 +344,11 @@ async fn signatures_verify_with_standardwebhooks_across_a_secret_rotation(store:
     verifier
         .verify(&got.raw, &got.headers)
         .expect("signed with the hook's secret");
-    rest_hooks::verify(&hook.secret, &got.headers, &got.raw).unwrap();
-    assert!(rest_hooks::verify(&hook.secret, &got.headers, b"{\"tampered\":1}").is_err());
+    rest_hooks::delivery::sign::verify(&hook.secret, &got.headers, &got.raw).unwrap();
+    assert!(
+        rest_hooks::delivery::sign::verify(&hook.secret, &got.headers, b"{\"tampered\":1}")
+            .is_err()
+    );
 
     let rotated = hooks.rotate_secret("ann", hook.id).await.unwrap();
     assert_ne!(rotated.secret, hook.secret);
@@ -382,7 +389,10 @@ async fn shutdown_with_work_in_flight_loses_nothing(store: impl Store + Clone) {
     }
     receiver.take(5).await; // all five are in flight
     hooks.shutdown(Duration::from_millis(100)).await;
-    let pending = hooks.deliveries("ann", hook.id, None, 10).await.unwrap();
+    let pending = hooks
+        .list_deliveries("ann", hook.id, None, 10)
+        .await
+        .unwrap();
     assert!(
         pending.iter().all(|d| d.state == DeliveryState::Pending),
         "{pending:?}"
@@ -406,7 +416,7 @@ async fn shutdown_with_work_in_flight_loses_nothing(store: impl Store + Clone) {
     // Shutting down records the outcomes of the attempts it waited for.
     restarted.shutdown(Duration::from_secs(5)).await;
     let all = restarted
-        .deliveries("ann", hook.id, None, 10)
+        .list_deliveries("ann", hook.id, None, 10)
         .await
         .unwrap();
     assert_eq!(all.len(), 5);
@@ -427,7 +437,10 @@ async fn a_payload_over_the_limit_is_refused_and_nothing_queued(store: impl Stor
         Err(Error::PayloadTooLarge { limit: 1024, .. })
     ));
     assert_eq!(
-        hooks.deliveries("ann", hook.id, None, 10).await.unwrap(),
+        hooks
+            .list_deliveries("ann", hook.id, None, 10)
+            .await
+            .unwrap(),
         []
     );
     hooks.shutdown(Duration::from_secs(5)).await;
@@ -447,7 +460,7 @@ async fn a_hook_failing_for_the_whole_period_is_disabled_with_a_reason(store: im
 
     hooks.created(&book(1)).await.unwrap();
     outcome(&mut observed, "/broken").await;
-    let disabled = hooks.get("ann", hook.id).await.unwrap();
+    let disabled = hooks.get_hook("ann", hook.id).await.unwrap();
     assert!(!disabled.active);
     assert_eq!(
         disabled.disabled_reason.as_deref(),
@@ -481,7 +494,10 @@ mod target_policy {
 
     #[tokio::test]
     async fn private_loopback_and_metadata_targets_are_refused_at_subscribe() {
-        let hooks = Hooks::builder(&EVENTS).build().await.unwrap();
+        let hooks = Hooks::builder(&EVENTS, MemoryStore::new())
+            .build()
+            .await
+            .unwrap();
         for target in [
             "http://127.0.0.1:9/in",
             "http://10.0.0.1/in",
@@ -497,7 +513,7 @@ mod target_policy {
                 "{target} gave {result:?}"
             );
         }
-        assert_eq!(hooks.list("ann").await.unwrap(), []);
+        assert_eq!(hooks.list_hooks("ann", None, 1000).await.unwrap(), []);
         hooks.shutdown(Duration::ZERO).await;
     }
 
@@ -508,9 +524,8 @@ mod target_policy {
     async fn the_address_connected_to_is_checked_at_delivery() {
         let receiver = Receiver::start().await;
         let port = receiver.url.rsplit(':').next().unwrap().to_owned();
-        let store = rest_hooks::MemoryStore::new();
-        let subscribing = Hooks::builder(&EVENTS)
-            .store(store.clone())
+        let store = rest_hooks::store::MemoryStore::new();
+        let subscribing = Hooks::builder(&EVENTS, store.clone())
             .target_policy(TargetPolicy::default().allow_host("localhost"))
             .concurrency(0)
             .build()
@@ -533,8 +548,7 @@ mod target_policy {
             .await
             .unwrap_err();
 
-        let delivering = Hooks::builder(&EVENTS)
-            .store(store)
+        let delivering = Hooks::builder(&EVENTS, store)
             .poll_interval(Duration::from_millis(20))
             .retry_schedule(RetrySchedule::new([]))
             .build()

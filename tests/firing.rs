@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::Receiver;
-use rest_hooks::{Error, HookInfo, HookModel, Hooks, NewHook, Store};
+use rest_hooks::store::Store;
+use rest_hooks::{Audience, Error, HookInfo, HookModel, Hooks, NewHook};
 use serde_json::{Value, json};
 
 /// A book, owned by the user who added it.
@@ -57,8 +58,7 @@ fn book(id: u64, title: &str, user: &str) -> Book {
 }
 
 async fn hooks_on(store: impl Store) -> Hooks {
-    Hooks::builder(&EVENTS)
-        .store(store)
+    Hooks::builder(&EVENTS, store)
         .target_policy(common::loopback_policy())
         .poll_interval(Duration::from_millis(50))
         .build()
@@ -79,7 +79,11 @@ async fn assert_nothing_else_arrives(hooks: &Hooks, receiver: &Receiver) {
         .unwrap();
     assert_eq!(
         hooks
-            .fire_raw(UserLoggedIn, &json!({"end": true}), Some("sentinel"))
+            .fire_raw(
+                UserLoggedIn,
+                &json!({"end": true}),
+                Audience::Owner("sentinel")
+            )
             .await
             .unwrap(),
         1
@@ -230,7 +234,7 @@ async fn custom_actions_and_raw_events_arrive(store: impl Store) {
     let login = json!({"user": "ann", "ip": "127.0.0.1"});
     assert_eq!(
         hooks
-            .fire_raw(UserLoggedIn, &login, Some("ann"))
+            .fire_raw(UserLoggedIn, &login, Audience::Owner("ann"))
             .await
             .unwrap(),
         1
@@ -243,7 +247,7 @@ async fn custom_actions_and_raw_events_arrive(store: impl Store) {
     // Without an owner, a raw event goes to every owner's hooks.
     assert_eq!(
         hooks
-            .fire_raw(UserLoggedIn, &json!({"all": 1}), None)
+            .fire_raw(UserLoggedIn, &json!({"all": 1}), Audience::Everyone)
             .await
             .unwrap(),
         2
@@ -316,7 +320,7 @@ async fn bad_subscriptions_are_typed_errors_and_store_nothing(store: impl Store)
         Err(Error::InvalidSecret)
     ));
 
-    assert_eq!(hooks.list("ann").await.unwrap(), []);
+    assert_eq!(hooks.list_hooks("ann", None, 1000).await.unwrap(), []);
     hooks.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -332,13 +336,18 @@ async fn owners_cannot_reach_each_others_hooks(store: impl Store) {
         .await
         .unwrap();
 
-    assert!(matches!(hooks.get("bob", ann.id).await, Err(Error::NotFound(id)) if id == ann.id));
-    assert_eq!(hooks.list("bob").await.unwrap(), std::slice::from_ref(&bob));
+    assert!(
+        matches!(hooks.get_hook("bob", ann.id).await, Err(Error::HookNotFound(id)) if id == ann.id)
+    );
+    assert_eq!(
+        hooks.list_hooks("bob", None, 1000).await.unwrap(),
+        std::slice::from_ref(&bob)
+    );
     assert!(matches!(
         hooks.unsubscribe("bob", ann.id).await,
-        Err(Error::NotFound(_))
+        Err(Error::HookNotFound(_))
     ));
-    assert_eq!(hooks.get("ann", ann.id).await.unwrap(), ann);
+    assert_eq!(hooks.get_hook("ann", ann.id).await.unwrap(), ann);
 
     assert_eq!(hooks.created(&book(1, "Dune", "ann")).await.unwrap(), 1);
     assert_eq!(receiver.next().await.path, "/ann");
@@ -360,8 +369,8 @@ async fn an_unsubscribed_hook_gets_nothing_more(store: impl Store) {
     assert_eq!(hooks.created(&book(2, "Emma", "ann")).await.unwrap(), 0);
     assert_nothing_else_arrives(&hooks, &receiver).await;
     assert!(matches!(
-        hooks.get("ann", hook.id).await,
-        Err(Error::NotFound(_))
+        hooks.get_hook("ann", hook.id).await,
+        Err(Error::HookNotFound(_))
     ));
     hooks.shutdown(Duration::from_secs(5)).await;
 }
@@ -384,21 +393,20 @@ async fn hooks_built_later_index_what_the_store_has(store: impl Store + Clone) {
 async fn a_custom_finder_filters_on_metadata(store: impl Store) {
     /// Skips the hooks whose metadata says they are paused.
     struct SkipPaused;
-    impl rest_hooks::Finder for SkipPaused {
+    impl rest_hooks::finder::Finder for SkipPaused {
         fn find(
             &self,
-            firing: &rest_hooks::Firing<'_>,
-            subscribers: rest_hooks::Subscribers<'_>,
+            firing: &rest_hooks::finder::Firing<'_>,
+            subscribers: rest_hooks::finder::Subscribers<'_>,
         ) -> Vec<std::sync::Arc<rest_hooks::Hook>> {
-            let mut hooks = rest_hooks::DefaultFinder.find(firing, subscribers);
+            let mut hooks = rest_hooks::finder::DefaultFinder.find(firing, subscribers);
             hooks.retain(|h| h.metadata["paused"] != true);
             hooks
         }
     }
 
     let receiver = Receiver::start().await;
-    let hooks = Hooks::builder(&EVENTS)
-        .store(store)
+    let hooks = Hooks::builder(&EVENTS, store)
         .target_policy(common::loopback_policy())
         .finder(SkipPaused)
         .build()

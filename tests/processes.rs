@@ -9,7 +9,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::{PATIENCE, PgSchema, Receiver, Reply};
-use rest_hooks::{Error, HookModel, Hooks, IndexChange, NewHook, PgStore};
+use rest_hooks::store::PgStore;
+use rest_hooks::{Error, HookModel, Hooks, IndexChange, NewHook};
 use tokio::sync::broadcast;
 
 /// An order, owned by the customer who placed it.
@@ -37,8 +38,7 @@ async fn process(schema: &PgSchema, name: &str, concurrency: usize) -> Hooks {
     let store = PgStore::connect_with(schema.options().application_name(name))
         .await
         .unwrap();
-    Hooks::builder(&EVENTS)
-        .store(store)
+    Hooks::builder(&EVENTS, store)
         .target_policy(common::loopback_policy())
         .concurrency(concurrency)
         .poll_interval(Duration::from_secs(3600))
@@ -96,7 +96,7 @@ async fn an_event_fired_on_either_process_is_delivered_exactly_once() {
     a.shutdown(Duration::from_secs(5)).await;
     b.shutdown(Duration::from_secs(5)).await;
     assert_eq!(receiver.pending(), 0, "a delivery arrived twice");
-    let deliveries = a.deliveries("ann", hook.id, None, 500).await.unwrap();
+    let deliveries = a.list_deliveries("ann", hook.id, None, 500).await.unwrap();
     assert_eq!(deliveries.len(), 200);
     assert!(deliveries.iter().all(|d| d.attempts == 1));
 }
@@ -113,7 +113,7 @@ async fn deliveries_committed_by_a_process_that_does_not_deliver_wake_another_on
     subscribe(&web, &receiver).await;
     seen(
         &mut worker_changes,
-        IndexChange::Added(web.list("ann").await.unwrap()[0].id),
+        IndexChange::Added(web.list_hooks("ann", None, 1000).await.unwrap()[0].id),
     )
     .await;
 
@@ -180,8 +180,8 @@ async fn a_410_seen_by_one_process_stops_delivery_in_both() {
     assert_eq!(firing.created(&order(2)).await.unwrap(), 0);
     assert_eq!(delivering.created(&order(3)).await.unwrap(), 0);
     assert!(matches!(
-        firing.get("ann", hook.id).await,
-        Err(Error::NotFound(_))
+        firing.get_hook("ann", hook.id).await,
+        Err(Error::HookNotFound(_))
     ));
     delivering.shutdown(Duration::from_secs(5)).await;
     assert_eq!(receiver.pending(), 0);

@@ -5,10 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use rest_hooks::{
-    Attempt, AttemptResult, Delivery, DeliveryState, Disable, Hook, HookChange, Next, Recorded,
-    Store,
-};
+use rest_hooks::delivery::Next;
+use rest_hooks::store::{Disable, HookChange, Recorded, Store};
+use rest_hooks::{Attempt, AttemptResult, Delivery, DeliveryState, Hook};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -35,24 +34,30 @@ async fn hooks_round_trip_and_are_scoped_to_their_owner(store: impl Store) {
         store.insert_hook(h).await.unwrap();
     }
 
-    assert_eq!(store.hook("ann", ann.id).await.unwrap(), Some(ann.clone()));
-    assert_eq!(store.hook("bob", ann.id).await.unwrap(), None);
     assert_eq!(
-        store.hooks("ann").await.unwrap(),
+        store.get_hook("ann", ann.id).await.unwrap(),
+        Some(ann.clone())
+    );
+    assert_eq!(store.get_hook("bob", ann.id).await.unwrap(), None);
+    assert_eq!(
+        store.list_hooks("ann", None, 1000).await.unwrap(),
         [ann.clone(), ann2.clone()]
     );
     assert_eq!(
-        store.hooks("bob").await.unwrap(),
+        store.list_hooks("bob", None, 1000).await.unwrap(),
         std::slice::from_ref(&bob)
     );
-    assert_eq!(store.hooks("carl").await.unwrap(), []);
+    assert_eq!(store.list_hooks("carl", None, 1000).await.unwrap(), []);
 
     assert!(!store.delete_hook("bob", ann.id).await.unwrap());
-    assert_eq!(store.hook("ann", ann.id).await.unwrap(), Some(ann.clone()));
+    assert_eq!(
+        store.get_hook("ann", ann.id).await.unwrap(),
+        Some(ann.clone())
+    );
     assert!(store.delete_hook("ann", ann.id).await.unwrap());
     assert!(!store.delete_hook("ann", ann.id).await.unwrap());
-    assert_eq!(store.hook("ann", ann.id).await.unwrap(), None);
-    assert_eq!(store.active_hooks().await.unwrap(), [ann2, bob]);
+    assert_eq!(store.get_hook("ann", ann.id).await.unwrap(), None);
+    assert_eq!(store.list_active_hooks().await.unwrap(), [ann2, bob]);
 }
 
 async fn inactive_hooks_are_not_indexed(store: impl Store) {
@@ -61,20 +66,25 @@ async fn inactive_hooks_are_not_indexed(store: impl Store) {
     let on = hook("ann", "book.added");
     store.insert_hook(&off).await.unwrap();
     store.insert_hook(&on).await.unwrap();
-    assert_eq!(store.active_hooks().await.unwrap(), [on]);
-    assert_eq!(store.hooks("ann").await.unwrap().len(), 2);
+    assert_eq!(store.list_active_hooks().await.unwrap(), [on]);
+    assert_eq!(store.list_hooks("ann", None, 1000).await.unwrap().len(), 2);
 }
 
-async fn an_active_hook_is_found_by_id_whoever_owns_it(store: impl Store) {
+async fn a_hook_is_found_by_id_whoever_owns_it_until_deleted(store: impl Store) {
     let mut off = hook("ann", "book.added");
     off.active = false;
     let on = hook("bob", "book.added");
     store.insert_hook(&off).await.unwrap();
     store.insert_hook(&on).await.unwrap();
-    assert_eq!(store.active_hook(on.id).await.unwrap(), Some(on.clone()));
-    assert_eq!(store.active_hook(off.id).await.unwrap(), None);
+    assert_eq!(store.get_hook_by_id(on.id).await.unwrap(), Some(on.clone()));
+    // An inactive hook is found as it is: the index takes it out, and may take it
+    // back when it is enabled again.
+    assert_eq!(
+        store.get_hook_by_id(off.id).await.unwrap(),
+        Some(off.clone())
+    );
     assert!(store.delete_hook("bob", on.id).await.unwrap());
-    assert_eq!(store.active_hook(on.id).await.unwrap(), None);
+    assert_eq!(store.get_hook_by_id(on.id).await.unwrap(), None);
 }
 
 fn attempt(d: &Delivery, result: AttemptResult) -> Attempt {
@@ -149,9 +159,9 @@ async fn a_leased_delivery_is_not_leased_again_until_recorded_or_expired(store: 
         .await
         .unwrap();
     assert_eq!(changes, []);
-    let done = store.delivery("ann", all[0].id).await.unwrap().unwrap();
+    let done = store.get_delivery("ann", all[0].id).await.unwrap().unwrap();
     assert_eq!((done.state, done.attempts), (DeliveryState::Delivered, 1));
-    let failed = store.delivery("ann", all[1].id).await.unwrap().unwrap();
+    let failed = store.get_delivery("ann", all[1].id).await.unwrap().unwrap();
     assert_eq!((failed.state, failed.attempts), (DeliveryState::Failed, 1));
     assert!(store.lease(10, Duration::ZERO).await.unwrap().is_empty());
 }
@@ -174,9 +184,9 @@ async fn deliveries_of_a_disabled_or_deleted_hook_are_not_sent(store: impl Store
     let leased = store.lease(10, Duration::from_secs(60)).await.unwrap();
     let ids: Vec<_> = leased.iter().map(|o| o.delivery.id).collect();
     assert_eq!(ids, [sendable[0].id]);
-    let failed = store.delivery("ann", late.id).await.unwrap().unwrap();
+    let failed = store.get_delivery("ann", late.id).await.unwrap().unwrap();
     assert_eq!((failed.state, failed.attempts), (DeliveryState::Failed, 0));
-    assert_eq!(store.delivery("ann", orphan.id).await.unwrap(), None);
+    assert_eq!(store.get_delivery("ann", orphan.id).await.unwrap(), None);
     assert!(store.lease(10, Duration::ZERO).await.unwrap().is_empty());
 }
 
@@ -245,7 +255,7 @@ async fn a_retry_is_due_when_recorded_and_attempts_are_logged_newest_first(store
             .is_empty(),
         "not due before its time"
     );
-    let pending = store.delivery("ann", d.id).await.unwrap().unwrap();
+    let pending = store.get_delivery("ann", d.id).await.unwrap().unwrap();
     assert_eq!(
         (pending.state, pending.attempts),
         (DeliveryState::Pending, 1)
@@ -268,7 +278,7 @@ async fn a_retry_is_due_when_recorded_and_attempts_are_logged_newest_first(store
     assert_eq!(leased[0].delivery.attempts, 2);
 
     let results: Vec<_> = store
-        .attempts("ann", d.id)
+        .list_attempts("ann", &[d.id])
         .await
         .unwrap()
         .into_iter()
@@ -281,12 +291,12 @@ async fn a_retry_is_due_when_recorded_and_attempts_are_logged_newest_first(store
             AttemptResult::Timeout
         ]
     );
-    let logged = &store.attempts("ann", d.id).await.unwrap()[0];
+    let logged = &store.list_attempts("ann", &[d.id]).await.unwrap()[0];
     assert_eq!(
         (logged.duration_ms, logged.response_body.as_deref()),
         (12, Some("busy"))
     );
-    assert_eq!(store.attempts("bob", d.id).await.unwrap(), []);
+    assert_eq!(store.list_attempts("bob", &[d.id]).await.unwrap(), []);
 }
 
 async fn a_gone_hook_is_deleted_with_its_queue(store: impl Store) {
@@ -304,8 +314,8 @@ async fn a_gone_hook_is_deleted_with_its_queue(store: impl Store) {
         .await
         .unwrap();
     assert_eq!(changes, [HookChange::Deleted(h.id)]);
-    assert_eq!(store.hook("ann", h.id).await.unwrap(), None);
-    assert_eq!(store.delivery("ann", all[1].id).await.unwrap(), None);
+    assert_eq!(store.get_hook("ann", h.id).await.unwrap(), None);
+    assert_eq!(store.get_delivery("ann", all[1].id).await.unwrap(), None);
     assert!(store.lease(10, Duration::ZERO).await.unwrap().is_empty());
 }
 
@@ -345,13 +355,13 @@ async fn a_hook_failing_too_long_is_disabled_and_success_resets_the_clock(store:
         [HookChange::Disabled(h.id)]
     );
 
-    let disabled = store.hook("ann", h.id).await.unwrap().unwrap();
+    let disabled = store.get_hook("ann", h.id).await.unwrap().unwrap();
     assert!(!disabled.active);
     assert_eq!(
         disabled.disabled_reason.as_deref(),
         Some("every delivery failed for 0 s")
     );
-    assert_eq!(store.active_hooks().await.unwrap(), []);
+    assert_eq!(store.list_active_hooks().await.unwrap(), []);
     assert!(
         store.lease(10, Duration::ZERO).await.unwrap().is_empty(),
         "its queue is failed"
@@ -377,7 +387,7 @@ async fn a_batch_with_a_success_and_a_failure_keeps_the_streak(store: impl Store
         store.record(&mixed, &ten_ms).await.unwrap(),
         [HookChange::Disabled(h.id)]
     );
-    let delivered = store.delivery("ann", all[1].id).await.unwrap().unwrap();
+    let delivered = store.get_delivery("ann", all[1].id).await.unwrap().unwrap();
     assert_eq!(
         (delivered.state, delivered.attempts),
         (DeliveryState::Delivered, 1)
@@ -426,9 +436,12 @@ async fn a_failed_delivery_can_be_retried_by_its_owner(store: impl Store) {
         )
         .await
         .unwrap();
-    assert!(!store.retry("bob", d.id).await.unwrap());
-    assert!(store.retry("ann", d.id).await.unwrap());
-    assert!(!store.retry("ann", d.id).await.unwrap(), "already pending");
+    assert!(!store.redeliver("bob", d.id).await.unwrap());
+    assert!(store.redeliver("ann", d.id).await.unwrap());
+    assert!(
+        !store.redeliver("ann", d.id).await.unwrap(),
+        "already pending"
+    );
     assert_eq!(
         store
             .lease(10, Duration::from_secs(60))
@@ -441,27 +454,30 @@ async fn a_failed_delivery_can_be_retried_by_its_owner(store: impl Store) {
 
 async fn deliveries_page_newest_first_and_stay_with_their_owner(store: impl Store) {
     let (h, all) = queued(&store, "ann", 5).await;
-    let first = store.deliveries("ann", h.id, None, 2).await.unwrap();
+    let first = store.list_deliveries("ann", h.id, None, 2).await.unwrap();
     assert_eq!(
         first.iter().map(|d| d.id).collect::<Vec<_>>(),
         [all[4].id, all[3].id]
     );
     let next = store
-        .deliveries("ann", h.id, Some(all[3].id), 10)
+        .list_deliveries("ann", h.id, Some(all[3].id), 10)
         .await
         .unwrap();
     assert_eq!(
         next.iter().map(|d| d.id).collect::<Vec<_>>(),
         [all[2].id, all[1].id, all[0].id]
     );
-    assert_eq!(store.deliveries("bob", h.id, None, 10).await.unwrap(), []);
-    assert_eq!(store.delivery("bob", all[0].id).await.unwrap(), None);
+    assert_eq!(
+        store.list_deliveries("bob", h.id, None, 10).await.unwrap(),
+        []
+    );
+    assert_eq!(store.get_delivery("bob", all[0].id).await.unwrap(), None);
 }
 
 async fn deleting_a_hook_drops_its_queued_deliveries(store: impl Store) {
     let (h, all) = queued(&store, "ann", 1).await;
     assert!(store.delete_hook("ann", h.id).await.unwrap());
-    assert_eq!(store.delivery("ann", all[0].id).await.unwrap(), None);
+    assert_eq!(store.get_delivery("ann", all[0].id).await.unwrap(), None);
     assert!(
         store
             .lease(10, Duration::from_secs(60))
@@ -539,7 +555,7 @@ store_tests!(
     more_deliveries_than_one_insert_holds_are_all_queued,
     hooks_round_trip_and_are_scoped_to_their_owner,
     inactive_hooks_are_not_indexed,
-    an_active_hook_is_found_by_id_whoever_owns_it,
+    a_hook_is_found_by_id_whoever_owns_it_until_deleted,
     a_leased_delivery_is_not_leased_again_until_recorded_or_expired,
     deliveries_of_a_disabled_or_deleted_hook_are_not_sent,
     an_expired_lease_gives_the_delivery_back,
@@ -562,7 +578,7 @@ store_tests!(
 async fn a_sqlite_store_checkpoints_beside_its_writer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hooks.db");
-    let store = rest_hooks::SqliteStore::open(&path).await.unwrap();
+    let store = rest_hooks::store::SqliteStore::open(&path).await.unwrap();
     let h = hook("ann", "book.added");
     store.insert_hook(&h).await.unwrap();
     // About 1 MB of payloads: some 300 pages of log, far under the threshold.
@@ -584,7 +600,7 @@ async fn a_sqlite_store_checkpoints_beside_its_writer() {
 }
 
 mod migrations {
-    use rest_hooks::{SqliteStore, Store};
+    use rest_hooks::store::{SqliteStore, Store};
 
     #[tokio::test]
     async fn a_sqlite_store_opens_twice_and_keeps_its_hooks() {
@@ -598,7 +614,7 @@ mod migrations {
             .await
             .unwrap();
         let reopened = SqliteStore::open(&path).await.unwrap();
-        assert_eq!(reopened.hooks("ann").await.unwrap(), [h]);
+        assert_eq!(reopened.list_hooks("ann", None, 1000).await.unwrap(), [h]);
     }
 
     #[tokio::test]
@@ -612,7 +628,7 @@ mod migrations {
         {
             let url = format!("sqlite://{}?mode=rwc", path.display());
             let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-            let v1 = include_str!("../rest-hooks/src/store/migrations/sqlite/0001_hooks.sql");
+            let v1 = include_str!("../rest-hooks/src/store/sqlite/migrations/0001_hooks.sql");
             let mut migrator = Migrator::with_migrations(vec![Migration::new(
                 1,
                 "hooks".into(),
@@ -636,12 +652,15 @@ mod migrations {
         }
 
         let store = SqliteStore::open(&path).await.unwrap();
-        assert_eq!(store.hooks("ann").await.unwrap(), std::slice::from_ref(&h));
+        assert_eq!(
+            store.list_hooks("ann", None, 1000).await.unwrap(),
+            std::slice::from_ref(&h)
+        );
         let delivery = rest_hooks::Delivery::new(&h, b"{}".to_vec());
         store.enqueue(vec![delivery.clone()]).await.unwrap();
         assert_eq!(
             store
-                .delivery("ann", delivery.id)
+                .get_delivery("ann", delivery.id)
                 .await
                 .unwrap()
                 .map(|d| d.id),
@@ -655,15 +674,15 @@ mod migrations {
             return;
         };
         let h = super::hook("ann", "book.added");
-        rest_hooks::PgStore::connect_with(schema.options())
+        rest_hooks::store::PgStore::connect_with(schema.options())
             .await
             .unwrap()
             .insert_hook(&h)
             .await
             .unwrap();
-        let again = rest_hooks::PgStore::connect_with(schema.options())
+        let again = rest_hooks::store::PgStore::connect_with(schema.options())
             .await
             .unwrap();
-        assert_eq!(again.hooks("ann").await.unwrap(), [h]);
+        assert_eq!(again.list_hooks("ann", None, 1000).await.unwrap(), [h]);
     }
 }

@@ -9,7 +9,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use rest_hooks::api::BearerKeys;
-use rest_hooks::{HookModel, Hooks, PgStore, SqliteStore, TargetPolicy};
+use rest_hooks::store::{PgStore, SqliteStore};
+use rest_hooks::target_policy::TargetPolicy;
+use rest_hooks::{Audience, HookModel, Hooks};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -41,25 +43,24 @@ struct Received {
 /// Runs the whole example, writing its log to `out`.
 pub async fn run(out: &mut dyn Write, database_url: Option<String>) -> Result<(), Failure> {
     let dir = tempfile::tempdir()?;
-    let builder = Hooks::builder(&EVENTS)
-        // The receiver of this example listens on 127.0.0.1, which the default
-        // policy refuses.
-        .target_policy(TargetPolicy::default().allow_ip([127, 0, 0, 1].into()))
-        .poll_interval(Duration::from_millis(100));
-    let hooks = match &database_url {
+    let builder = match &database_url {
         Some(url) => {
             writeln!(out, "store: PostgreSQL")?;
-            builder.store(PgStore::connect(url).await?).build().await?
+            Hooks::builder(&EVENTS, PgStore::connect(url).await?)
         }
         None => {
             let path = dir.path().join("bookstore.db");
             writeln!(out, "store: SQLite, {}", path.display())?;
-            builder
-                .store(SqliteStore::open(&path).await?)
-                .build()
-                .await?
+            Hooks::builder(&EVENTS, SqliteStore::open(&path).await?)
         }
     };
+    let hooks = builder
+        // The receiver of this example listens on 127.0.0.1, which the default
+        // policy refuses.
+        .target_policy(TargetPolicy::default().allow_ip([127, 0, 0, 1].into()))
+        .poll_interval(Duration::from_millis(100))
+        .build()
+        .await?;
 
     let keys = BearerKeys::new([
         ("ann-key".to_owned(), "ann".to_owned()),
@@ -141,7 +142,7 @@ pub async fn run(out: &mut dyn Write, database_url: Option<String>) -> Result<()
         .fire_raw(
             UserLoggedIn,
             &json!({"user": "ann", "ip": "127.0.0.1"}),
-            Some("ann"),
+            Audience::Owner("ann"),
         )
         .await?;
     show(out, &mut inbox, &secrets, 1).await?;
@@ -210,7 +211,8 @@ async fn show(
         let payload = body(&received);
         let hook = payload["hook"]["id"].as_str().unwrap_or_default();
         let (owner, secret) = secrets.get(hook).cloned().unwrap_or_default();
-        let verified = rest_hooks::verify(&secret, &received.headers, &received.body).is_ok();
+        let verified =
+            rest_hooks::delivery::sign::verify(&secret, &received.headers, &received.body).is_ok();
         let id = received
             .headers
             .get("webhook-id")

@@ -6,6 +6,8 @@
 //! cargo run --example bookstore -- --database-url postgres://postgres@127.0.0.1/test
 //! ```
 
+// `pub` models, as a table's models must be, in a private module.
+#[allow(unreachable_pub)]
 mod app;
 
 #[tokio::main]

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 /// A receiver that counts deliveries by `webhook-id` and answers 200, after
 /// `delay` when it is not zero.
 #[derive(Clone)]
-pub struct CountingReceiver {
+pub(crate) struct CountingReceiver {
     pub url: String,
     inner: Arc<Counts>,
 }
@@ -30,7 +30,7 @@ struct Counts {
 }
 
 impl CountingReceiver {
-    pub async fn start(delay: Duration) -> Self {
+    pub(crate) async fn start(delay: Duration) -> Self {
         let inner = Arc::new(Counts {
             delay,
             ..Counts::default()
@@ -47,7 +47,7 @@ impl CountingReceiver {
     }
 
     /// (distinct deliveries, requests in all).
-    pub fn counts(&self) -> (u64, u64) {
+    pub(crate) fn counts(&self) -> (u64, u64) {
         (
             self.inner.distinct.load(Ordering::Relaxed),
             self.inner.requests.load(Ordering::Relaxed),
@@ -55,7 +55,7 @@ impl CountingReceiver {
     }
 
     /// Fire-to-receipt latencies seen so far, in microseconds, sorted.
-    pub fn latencies_us(&self) -> Vec<u64> {
+    pub(crate) fn latencies_us(&self) -> Vec<u64> {
         let mut all = self.inner.latencies_us.lock().expect("latencies").clone();
         all.sort_unstable();
         all
@@ -92,7 +92,7 @@ async fn receive(State(counts): State<Arc<Counts>>, headers: HeaderMap, body: By
 }
 
 /// Microseconds since the Unix epoch.
-pub fn now_us() -> u64 {
+pub(crate) fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
@@ -100,7 +100,7 @@ pub fn now_us() -> u64 {
 
 /// CPU time the process has used so far, user and system, all threads
 /// (`/proc/self/stat`, in the kernel's fixed 100 ticks a second).
-pub fn cpu_time() -> Duration {
+pub(crate) fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces:
     // state is the first, utime the 12th and stime the 13th.
@@ -115,7 +115,7 @@ pub fn cpu_time() -> Duration {
 }
 
 /// The process's peak resident memory (VmHWM), in MiB.
-pub fn peak_rss_mib() -> f64 {
+pub(crate) fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
@@ -125,7 +125,7 @@ pub fn peak_rss_mib() -> f64 {
 }
 
 /// The value after `--name` on the command line.
-pub fn arg(name: &str) -> Option<String> {
+pub(crate) fn arg(name: &str) -> Option<String> {
     let mut args = std::env::args();
     while let Some(arg) = args.next() {
         if arg == name {
@@ -135,7 +135,7 @@ pub fn arg(name: &str) -> Option<String> {
     None
 }
 
-pub fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+pub(crate) fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match arg(name) {
         None => default,
         Some(value) => value
@@ -145,13 +145,13 @@ pub fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 /// Ends the process with `message` and status 2, as for a wrong command line.
-pub fn usage(message: &str) -> ! {
+pub(crate) fn usage(message: &str) -> ! {
     eprintln!("{message}");
     std::process::exit(2)
 }
 
 /// Runs one SQL statement on the PostgreSQL server at `url`.
-pub async fn pg_exec(url: &str, sql: &str) {
+pub(crate) async fn pg_exec(url: &str, sql: &str) {
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
         .await
         .expect("connect PostgreSQL");

@@ -4,26 +4,26 @@ use proc_macro2::Span;
 use syn::{Attribute, Ident, LitStr, Token};
 
 /// The whole table, in declaration order.
-pub struct Table {
+pub(crate) struct Table {
     pub entries: Vec<Entry>,
 }
 
 /// One `"name" => target` line, with the attributes written above it.
-pub struct Entry {
+pub(crate) struct Entry {
     pub attrs: Vec<Attribute>,
     pub name: LitStr,
     pub target: Target,
 }
 
 /// What an event name maps to.
-pub enum Target {
+pub(crate) enum Target {
     /// `None`: a raw event.
     Raw,
     /// `app.Model.action`, optionally followed by `+`.
     Model(ModelTarget),
 }
 
-pub struct ModelTarget {
+pub(crate) struct ModelTarget {
     pub app: Ident,
     pub model: Ident,
     pub action: Ident,
@@ -32,12 +32,12 @@ pub struct ModelTarget {
 
 impl ModelTarget {
     /// `app.Model.action` without the `+`: what must be unique in a table.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         format!("{}.{}.{}", self.app, self.model, self.action)
     }
 
     /// The span to report a problem of the whole mapping at.
-    pub fn span(&self) -> Span {
+    pub(crate) fn span(&self) -> Span {
         self.action.span()
     }
 }
@@ -47,7 +47,7 @@ impl Entry {
     /// `.` and `_` (`book.logged_in` gives `BookLoggedIn`). A name that would not be
     /// an identifier of its own (empty, starting with a digit, `Self`) gets the
     /// prefix `Event`.
-    pub fn struct_name(&self) -> String {
+    pub(crate) fn struct_name(&self) -> String {
         let mut out = String::new();
         for part in self.name.value().split(['.', '_']) {
             let mut chars = part.chars();

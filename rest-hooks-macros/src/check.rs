@@ -11,11 +11,11 @@ use crate::errors::Errors;
 
 /// What `expand` may emit of each entry, in table order: duplicates are left out
 /// of the lookup tables and of the structs, so that one mistake gives one error.
-pub struct Plan {
+pub(crate) struct Plan {
     pub entries: Vec<EntryPlan>,
 }
 
-pub struct EntryPlan {
+pub(crate) struct EntryPlan {
     /// The first entry with this name: it goes into the name table.
     pub first_name: bool,
     /// The first entry on this `app.Model.action`: it goes into the action table.
@@ -25,7 +25,7 @@ pub struct EntryPlan {
     pub struct_ident: Option<Ident>,
 }
 
-pub fn table(table: &Table) -> (Plan, Option<syn::Error>) {
+pub(crate) fn table(table: &Table) -> (Plan, Option<syn::Error>) {
     let mut errors = Errors::default();
     let mut names: HashMap<String, &Entry> = HashMap::new();
     let mut actions: HashMap<String, &Entry> = HashMap::new();

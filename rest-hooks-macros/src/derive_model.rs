@@ -14,7 +14,7 @@ struct HookAttr {
     owner: Option<Ident>,
 }
 
-pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
+pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let attr = hook_attr(input)?;
     let ident = &input.ident;
     let app = attr.app.ok_or_else(|| {

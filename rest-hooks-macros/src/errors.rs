@@ -2,13 +2,13 @@
 
 /// The errors found so far, folded into one `syn::Error`.
 #[derive(Default)]
-pub struct Errors {
+pub(crate) struct Errors {
     all: Option<syn::Error>,
 }
 
 impl Errors {
     /// Adds an error.
-    pub fn push(&mut self, error: syn::Error) {
+    pub(crate) fn push(&mut self, error: syn::Error) {
         match &mut self.all {
             Some(all) => all.combine(error),
             None => self.all = Some(error),
@@ -16,7 +16,7 @@ impl Errors {
     }
 
     /// All the errors, `None` when there were none.
-    pub fn finish(self) -> Option<syn::Error> {
+    pub(crate) fn finish(self) -> Option<syn::Error> {
         self.all
     }
 }

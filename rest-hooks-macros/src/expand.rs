@@ -11,7 +11,7 @@ use crate::check::Plan;
 
 const PHF: &str = "::rest_hooks::__private::phf";
 
-pub fn table(table: &Table, plan: &Plan) -> TokenStream {
+pub(crate) fn table(table: &Table, plan: &Plan) -> TokenStream {
     let mut specs = Vec::with_capacity(table.entries.len());
     let mut by_name = phf_codegen::Map::new();
     let mut by_action = phf_codegen::Map::new();
@@ -103,7 +103,7 @@ fn event_struct(entry: &Entry, ident: &Ident) -> TokenStream {
     quote! {
         #default_doc
         #(#attrs)*
-        pub struct #ident;
+        pub(crate) struct #ident;
 
         impl ::rest_hooks::Event for #ident {
             type Model = #model;

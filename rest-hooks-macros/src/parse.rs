@@ -10,7 +10,7 @@ use crate::ast::{Entry, ModelTarget, Table, Target};
 const EXPECTED_TARGET: &str = "expected `None` or `app.Model.action`";
 
 /// The entries that parse, and an error for each one that does not.
-pub fn table(input: TokenStream) -> (Table, Vec<syn::Error>) {
+pub(crate) fn table(input: TokenStream) -> (Table, Vec<syn::Error>) {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
     let chunks = split_at_commas(input);

@@ -7,7 +7,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rest_hooks::{HookModel, Hooks, MemoryStore, NewHook, SqliteStore, Store, TargetPolicy};
+use rest_hooks::store::{MemoryStore, SqliteStore, Store};
+use rest_hooks::target_policy::TargetPolicy;
+use rest_hooks::{HookModel, Hooks, NewHook};
 
 /// A book, owned by the user who added it.
 #[derive(serde::Serialize, HookModel)]
@@ -25,8 +27,7 @@ rest_hooks::hook_events! {
 }
 
 async fn hooks_on(store: impl Store) -> Hooks {
-    let hooks = Hooks::builder(&EVENTS)
-        .store(store)
+    let hooks = Hooks::builder(&EVENTS, store)
         .target_policy(TargetPolicy::default().allow_host("example.com"))
         .concurrency(0)
         .build()

@@ -1,6 +1,10 @@
 //! The one error type of the runtime, with variants a caller can act on.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
+
+use crate::target_policy::NotAllowed;
 
 /// What can go wrong when subscribing, firing or delivering.
 #[derive(Debug, thiserror::Error)]
@@ -19,13 +23,15 @@ pub enum Error {
         reason: &'static str,
     },
 
-    /// The target policy refuses the target (for example a private address).
-    #[error("target `{target}` is not allowed: {reason}")]
+    /// The target policy (the SSRF guard) refuses the target, for example because
+    /// it resolves to a private address; the source says why.
+    #[error("target `{target}` is not allowed")]
     TargetNotAllowed {
         /// The target as given.
         target: String,
         /// Why the policy refuses it.
-        reason: String,
+        #[source]
+        reason: NotAllowed,
     },
 
     /// A secret given with a subscription is not `whsec_` and base64 of 24 to 64
@@ -35,7 +41,12 @@ pub enum Error {
 
     /// No hook with this id belongs to this owner (it may belong to another one).
     #[error("no hook `{0}`")]
-    NotFound(Uuid),
+    HookNotFound(Uuid),
+
+    /// No delivery with this id belongs to this owner (it may belong to another
+    /// one).
+    #[error("no delivery `{0}`")]
+    DeliveryNotFound(Uuid),
 
     /// A payload is larger than the limit; nothing was queued.
     #[error("the payload is {size} bytes, over the limit of {limit}")]
@@ -47,33 +58,70 @@ pub enum Error {
     },
 
     /// A payload could not be serialized.
-    #[error("payload could not be serialized: {0}")]
+    #[error("the payload could not be serialized")]
     Payload(#[from] serde_json::Error),
 
     /// The operating system gave no random bytes for a secret.
-    #[error("no random bytes for a secret: {0}")]
-    Randomness(getrandom::Error),
+    #[error("no random bytes for a secret")]
+    Randomness(#[source] getrandom::Error),
 
     /// The HTTP client of the default deliverer could not be built.
-    #[error("the HTTP client could not be built: {0}")]
+    #[error("the HTTP client could not be built")]
     Client(#[source] reqwest::Error),
 
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store failed; the source says how.
+    #[error("the store failed")]
+    Store(#[source] StoreError),
 }
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-impl From<sqlx::Error> for Error {
-    fn from(error: sqlx::Error) -> Self {
-        Error::Store(Box::new(error))
+/// How a store failed: the backend's own error, shared, so that every caller
+/// waiting on one failed write gets the real error.
+#[derive(Debug, Clone)]
+pub struct StoreError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl StoreError {
+    /// Wraps a backend's error.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(error))
+    }
+
+    /// A store's own error, with this message.
+    pub fn message(message: impl Into<String>) -> Self {
+        #[derive(Debug, thiserror::Error)]
+        #[error("{0}")]
+        struct Message(String);
+        Self::new(Message(message.into()))
+    }
+
+    /// The backend's error, if it is an `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.0.downcast_ref()
     }
 }
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+#[cfg(feature = "sql")]
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        Error::Store(StoreError::new(error))
+    }
+}
+
+#[cfg(feature = "sql")]
 impl From<sqlx::migrate::MigrateError> for Error {
     fn from(error: sqlx::migrate::MigrateError) -> Self {
-        Error::Store(Box::new(error))
+        Error::Store(StoreError::new(error))
     }
 }
 

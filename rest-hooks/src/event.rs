@@ -64,3 +64,14 @@ pub struct ModelAction {
     /// Whether the mapping ends in `+`: the event goes to every owner's hooks.
     pub all_owners: bool,
 }
+
+/// Whose hooks an event is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience<'a> {
+    /// Every owner's hooks: a `+` mapping, or a raw event fired without an owner.
+    Everyone,
+    /// The hooks of this owner.
+    Owner(&'a str),
+    /// No one's: the model has no owner for this value.
+    Nobody,
+}

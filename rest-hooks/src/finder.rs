@@ -1,22 +1,11 @@
 //! Which hooks receive a fired event: the [`Finder`] trait (the `HOOK_FINDER` of
-//! django-rest-hooks) and its default.
+//! django-rest-hooks), its default, and what a finder is given.
 
 use std::sync::Arc;
 
-use crate::event::EventSpec;
+use crate::event::{Audience, EventSpec};
 use crate::hook::Hook;
-use crate::index::Subscribers;
-
-/// Whose hooks an event is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience<'a> {
-    /// Every owner's hooks: a `+` mapping, or a raw event fired without an owner.
-    Everyone,
-    /// The hooks of this owner.
-    Owner(&'a str),
-    /// No one's: the model has no owner for this value.
-    Nobody,
-}
+pub use crate::index::Subscribers;
 
 /// An event being fired, as a [`Finder`] sees it.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +22,8 @@ pub struct Firing<'a> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use rest_hooks::{DefaultFinder, Finder, Firing, Hook, Subscribers};
+/// use rest_hooks::Hook;
+/// use rest_hooks::finder::{DefaultFinder, Finder, Firing, Subscribers};
 ///
 /// /// Only hooks whose metadata does not say `"paused": true`.
 /// struct SkipPaused;

@@ -17,9 +17,11 @@ use crate::hook::Hook;
 pub enum IndexChange {
     /// The hook is now fired to: subscribed in this process or in another one.
     Added(Uuid),
-    /// The hook is fired to no more: unsubscribed, disabled, or deleted by a
-    /// `410 Gone`, in this process or in another one.
+    /// The hook is fired to no more: unsubscribed, paused, disabled, or deleted by
+    /// a `410 Gone`, in this process or in another one.
     Removed(Uuid),
+    /// The hook is still fired to, as changed (a new target, say).
+    Changed(Uuid),
     /// The whole index was loaded again, because changes made by other processes
     /// may have been missed (the connection that reports them was lost).
     Reloaded,
@@ -55,31 +57,34 @@ impl SharedIndex {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Puts the hook as it is now: in the index when it is active, out of it when
-    /// not. A hook once removed stays out: hooks are never active again, and a
-    /// `put` that comes late (a subscription whose hook another process deleted
-    /// before this one indexed it) must not bring one back.
+    /// Puts the hook as it is now: in the index when it is active (replacing the
+    /// version there, with a new target, say), out of it when not. A hook once
+    /// deleted stays out: a `put` that comes late (a subscription whose hook
+    /// another process deleted before this one indexed it) must not bring it back.
     pub(crate) fn put(&self, hook: Hook) {
         let id = hook.id;
         let change = {
             let mut index = self.write();
-            if index.removed.contains(&id) {
+            if index.deleted.contains(&id) {
                 return;
             }
-            let was_in = index.by_id.contains_key(&id);
-            let is_in = hook.active;
-            if was_in && is_in {
-                return;
-            }
-            if was_in {
-                index.remove(id);
-            } else {
-                index.insert(Arc::new(hook));
-            }
-            match (was_in, is_in) {
-                (false, true) => Some(IndexChange::Added(id)),
-                (true, false) => Some(IndexChange::Removed(id)),
-                _ => None,
+            let was = index.by_id.get(&id).cloned();
+            match (was, hook.active) {
+                (None, false) => None,
+                (None, true) => {
+                    index.insert(Arc::new(hook));
+                    Some(IndexChange::Added(id))
+                }
+                (Some(_), false) => {
+                    index.take_out(id);
+                    Some(IndexChange::Removed(id))
+                }
+                (Some(was), true) if *was == hook => None,
+                (Some(_), true) => {
+                    index.take_out(id);
+                    index.insert(Arc::new(hook));
+                    Some(IndexChange::Changed(id))
+                }
             }
         };
         if let Some(change) = change {
@@ -87,26 +92,39 @@ impl SharedIndex {
         }
     }
 
-    /// Takes the hook with this id out, if it is in.
+    /// Takes the hook with this id out, if it is in; it may come back (a disabled
+    /// hook that is enabled again).
     pub(crate) fn remove(&self, id: Uuid) {
-        if self.write().remove(id) {
+        if self.write().take_out(id) {
             self.tell(IndexChange::Removed(id));
         }
     }
 
-    /// Replaces the whole index with these hooks; those removed stay out.
+    /// Takes the hook with this id out for good: it was deleted.
+    pub(crate) fn delete(&self, id: Uuid) {
+        let taken_out = {
+            let mut index = self.write();
+            index.deleted.insert(id);
+            index.take_out(id)
+        };
+        if taken_out {
+            self.tell(IndexChange::Removed(id));
+        }
+    }
+
+    /// Replaces the whole index with these hooks; those deleted stay out.
     pub(crate) fn replace(&self, hooks: Vec<Hook>) {
         let mut fresh = Index::new(hooks);
         let mut index = self.write();
-        fresh.removed = std::mem::take(&mut index.removed);
+        fresh.deleted = std::mem::take(&mut index.deleted);
         let late: Vec<Uuid> = fresh
             .by_id
             .keys()
-            .filter(|id| fresh.removed.contains(id))
+            .filter(|id| fresh.deleted.contains(id))
             .copied()
             .collect();
         for id in late {
-            fresh.remove(id);
+            fresh.take_out(id);
         }
         *index = fresh;
         drop(index);
@@ -127,9 +145,9 @@ impl SharedIndex {
 pub(crate) struct Index {
     by_event: HashMap<String, EventHooks>,
     by_id: HashMap<Uuid, Arc<Hook>>,
-    /// Hooks removed while this process runs, which never come back (16 bytes a
+    /// Hooks deleted while this process runs, which never come back (16 bytes a
     /// deleted hook).
-    removed: HashSet<Uuid>,
+    deleted: HashSet<Uuid>,
 }
 
 #[derive(Debug, Default)]
@@ -146,12 +164,10 @@ impl Index {
         index
     }
 
-    /// Adds an active hook whose id is not in the index; `false` for an inactive one,
-    /// which is removed for good.
-    fn insert(&mut self, hook: Arc<Hook>) -> bool {
+    /// Adds a hook whose id is not in the index, if it is active.
+    fn insert(&mut self, hook: Arc<Hook>) {
         if !hook.active {
-            self.removed.insert(hook.id);
-            return false;
+            return;
         }
         self.by_id.insert(hook.id, Arc::clone(&hook));
         self.by_event
@@ -161,12 +177,10 @@ impl Index {
             .entry(hook.owner.clone())
             .or_default()
             .push(hook);
-        true
     }
 
-    /// Removes the hook with this id for good; `false` when it was not in the index.
-    fn remove(&mut self, id: Uuid) -> bool {
-        self.removed.insert(id);
+    /// Takes the hook with this id out; `false` when it was not in the index.
+    fn take_out(&mut self, id: Uuid) -> bool {
         let Some(hook) = self.by_id.remove(&id) else {
             return false;
         };
@@ -190,7 +204,7 @@ impl Index {
     }
 }
 
-/// The active hooks subscribed to one event, as a [`Finder`](crate::Finder) sees them.
+/// The active hooks subscribed to one event, as a [`Finder`](crate::finder::Finder) sees them.
 #[derive(Debug, Clone, Copy)]
 pub struct Subscribers<'a> {
     hooks: &'a EventHooks,
@@ -216,18 +230,12 @@ impl<'a> Subscribers<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hook::test_hook;
 
     fn hook(owner: &str, event: &str, active: bool) -> Hook {
         Hook {
-            id: Uuid::now_v7(),
-            owner: owner.into(),
-            event: event.into(),
-            target: "http://127.0.0.1:9/".into(),
-            secret: "whsec_x".into(),
             active,
-            disabled_reason: None,
-            created_at: time::OffsetDateTime::UNIX_EPOCH,
-            metadata: serde_json::Value::Null,
+            ..test_hook(owner, event)
         }
     }
 
@@ -260,12 +268,12 @@ mod tests {
                 .owner("ann")
                 .is_empty()
         );
-        index.remove(b.id);
+        index.delete(b.id);
         assert!(index.read().subscribers("book.added").is_none());
     }
 
     #[test]
-    fn every_change_is_told_once_and_a_removed_hook_never_comes_back() {
+    fn every_change_is_told_once_and_a_deleted_hook_never_comes_back() {
         let index = SharedIndex::new(Vec::new());
         let mut changes = index.changes();
         let mut a = hook("ann", "book.added", true);
@@ -274,7 +282,7 @@ mod tests {
         index.put(a.clone());
         a.active = false;
         index.put(a.clone());
-        index.remove(a.id);
+        index.delete(a.id);
         index.replace(vec![hook("bob", "book.added", true)]);
 
         a.active = true;
@@ -288,5 +296,27 @@ mod tests {
         let subs = read.subscribers("book.added").unwrap();
         assert_eq!(subs.all().count(), 1);
         assert!(subs.owner("ann").is_empty());
+    }
+
+    #[test]
+    fn a_disabled_hook_comes_back_when_enabled_and_a_changed_one_is_replaced() {
+        let index = SharedIndex::new(Vec::new());
+        let mut changes = index.changes();
+        let mut a = hook("ann", "book.added", true);
+        index.put(a.clone());
+        index.remove(a.id);
+        index.put(a.clone());
+        a.target = "http://127.0.0.1:9/new".into();
+        index.put(a.clone());
+
+        assert_eq!(changes.try_recv().unwrap(), IndexChange::Added(a.id));
+        assert_eq!(changes.try_recv().unwrap(), IndexChange::Removed(a.id));
+        assert_eq!(changes.try_recv().unwrap(), IndexChange::Added(a.id));
+        assert_eq!(changes.try_recv().unwrap(), IndexChange::Changed(a.id));
+        assert!(changes.try_recv().is_err());
+        let read = index.read();
+        let subs = read.subscribers("book.added").unwrap();
+        assert_eq!(subs.owner("ann").len(), 1);
+        assert_eq!(subs.owner("ann")[0].target, "http://127.0.0.1:9/new");
     }
 }

@@ -38,49 +38,38 @@
 
 // Library code reports errors; a panic here is a bug.
 #![warn(clippy::unwrap_used, clippy::panic)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod api;
 mod backoff;
+mod clock;
 pub mod delivery;
 mod error;
 mod event;
-mod finder;
-mod follower;
+pub mod finder;
 mod hook;
 mod hooks;
 mod index;
 mod model;
-mod policy;
+mod queue;
 mod registry;
 pub mod store;
-mod worker;
+pub mod target_policy;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use delivery::retry::RetrySchedule;
-pub use delivery::sign::{self, verify};
-pub use delivery::{
-    Attempt, AttemptResult, Deliverer, Delivery, DeliveryState, HookChange, HttpDeliverer, Next,
-    Outgoing, Recorded, Sent,
-};
 pub use error::{Error, Result};
-pub use event::{Event, EventSpec, ModelAction, Raw};
-pub use finder::{Audience, DefaultFinder, Finder, Firing};
-pub use hook::{Hook, MAX_TARGET_LEN, NewHook};
+pub use event::{Audience, Event, EventSpec, ModelAction, Raw};
+pub use hook::{Hook, NewHook};
 pub use hooks::{Hooks, HooksBuilder};
-pub use index::{IndexChange, Subscribers};
+pub use index::IndexChange;
 pub use model::{HookInfo, HookModel, default_payload};
-pub use policy::{NotAllowed, TargetPolicy};
+pub use queue::{Attempt, AttemptResult, Delivery, DeliveryState, Outcome};
 pub use registry::Registry;
-#[cfg(feature = "postgres")]
-pub use store::PgStore;
-#[cfg(feature = "sqlite")]
-pub use store::SqliteStore;
-pub use store::{Disable, MemoryStore, Notice, Store};
-pub use worker::Outcome;
 
 /// Declares the events of an application: one `"name" => app.Model.action` entry each.
 ///

@@ -12,16 +12,17 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
-use rest_hooks::{MemoryStore, PgStore, SqliteStore, TargetPolicy};
+use rest_hooks::store::{MemoryStore, PgStore, SqliteStore};
+use rest_hooks::target_policy::TargetPolicy;
 use tokio::sync::Notify;
 
 /// How long a test waits for something that should happen at once, before it
 /// fails. Not a timing: a bound on a hang.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
 /// One request as the receiver got it.
 #[derive(Debug, Clone)]
-pub struct Received {
+pub(crate) struct Received {
     /// The request's path, which tells the test which hook it was for.
     pub path: String,
     pub headers: HeaderMap,
@@ -31,7 +32,7 @@ pub struct Received {
 
 /// An HTTP server on 127.0.0.1 that records every POST it gets and answers 200.
 #[derive(Clone)]
-pub struct Receiver {
+pub(crate) struct Receiver {
     pub url: String,
     inner: Arc<Inbox>,
 }
@@ -46,7 +47,7 @@ struct Inbox {
 
 /// How the receiver answers one request.
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub delay: Duration,
     pub headers: Vec<(&'static str, String)>,
@@ -54,7 +55,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn status(status: u16) -> Self {
+    pub(crate) fn status(status: u16) -> Self {
         Self {
             status,
             delay: Duration::ZERO,
@@ -64,25 +65,25 @@ impl Reply {
     }
 
     /// Answers with this body instead of `ok`.
-    pub fn body(mut self, body: impl Into<String>) -> Self {
+    pub(crate) fn body(mut self, body: impl Into<String>) -> Self {
         self.body = body.into();
         self
     }
 
     /// Answers only after `delay`, as a slow receiver does.
-    pub fn after(mut self, delay: Duration) -> Self {
+    pub(crate) fn after(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
     }
 
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
 }
 
 impl Receiver {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let inbox = Arc::new(Inbox::default());
         let app = axum::Router::new()
             .route("/{*path}", axum::routing::post(record))
@@ -97,12 +98,12 @@ impl Receiver {
     }
 
     /// A target URL on this receiver.
-    pub fn target(&self, path: &str) -> String {
+    pub(crate) fn target(&self, path: &str) -> String {
         format!("{}/{}", self.url, path.trim_start_matches('/'))
     }
 
     /// The next request, waiting for it.
-    pub async fn next(&self) -> Received {
+    pub(crate) async fn next(&self) -> Received {
         let wait = async {
             loop {
                 let arrived = self.inner.arrived.notified();
@@ -118,7 +119,7 @@ impl Receiver {
     }
 
     /// The next `n` requests.
-    pub async fn take(&self, n: usize) -> Vec<Received> {
+    pub(crate) async fn take(&self, n: usize) -> Vec<Received> {
         let mut all = Vec::with_capacity(n);
         for _ in 0..n {
             all.push(self.next().await);
@@ -127,7 +128,7 @@ impl Receiver {
     }
 
     /// Answers the next requests to `path` with `replies`, in turn.
-    pub fn script(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
+    pub(crate) fn script(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
         self.inner
             .script
             .lock()
@@ -138,7 +139,7 @@ impl Receiver {
     }
 
     /// What arrived and was not taken yet.
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.inner.received.lock().unwrap().len()
     }
 }
@@ -175,24 +176,24 @@ async fn record(
 
 /// The target policy of the tests: the default, plus 127.0.0.1 where the
 /// receivers listen.
-pub fn loopback_policy() -> TargetPolicy {
+pub(crate) fn loopback_policy() -> TargetPolicy {
     TargetPolicy::default().allow_ip([127, 0, 0, 1].into())
 }
 
 /// A store for one test, with what must outlive it (a temp dir, a schema).
-pub struct TestStore<S> {
+pub(crate) struct TestStore<S> {
     pub store: S,
     _guard: Box<dyn Send>,
 }
 
-pub async fn memory_store() -> TestStore<MemoryStore> {
+pub(crate) async fn memory_store() -> TestStore<MemoryStore> {
     TestStore {
         store: MemoryStore::new(),
         _guard: Box::new(()),
     }
 }
 
-pub async fn sqlite_store() -> TestStore<SqliteStore> {
+pub(crate) async fn sqlite_store() -> TestStore<SqliteStore> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = SqliteStore::open(dir.path().join("hooks.db"))
         .await
@@ -205,7 +206,7 @@ pub async fn sqlite_store() -> TestStore<SqliteStore> {
 
 /// A PostgreSQL store in a schema of its own, dropped when the test ends; `None`
 /// (with a notice) when `REST_HOOKS_TEST_DATABASE_URL` is not set.
-pub async fn pg_store() -> Option<TestStore<PgStore>> {
+pub(crate) async fn pg_store() -> Option<TestStore<PgStore>> {
     let schema = PgSchema::create().await?;
     let store = PgStore::connect_with(schema.options())
         .await
@@ -217,13 +218,13 @@ pub async fn pg_store() -> Option<TestStore<PgStore>> {
 }
 
 /// A fresh PostgreSQL schema; dropped with the value.
-pub struct PgSchema {
+pub(crate) struct PgSchema {
     pub url: String,
     pub name: String,
 }
 
 impl PgSchema {
-    pub async fn create() -> Option<Self> {
+    pub(crate) async fn create() -> Option<Self> {
         let Ok(url) = std::env::var("REST_HOOKS_TEST_DATABASE_URL") else {
             // Straight to stderr: the test harness captures `eprintln!` of passing
             // tests, and this notice is for whoever runs them.
@@ -250,7 +251,7 @@ impl PgSchema {
     }
 
     /// Connection options whose `search_path` is this schema.
-    pub fn options(&self) -> sqlx::postgres::PgConnectOptions {
+    pub(crate) fn options(&self) -> sqlx::postgres::PgConnectOptions {
         let options: sqlx::postgres::PgConnectOptions = self.url.parse().expect("a PostgreSQL URL");
         options.options([("search_path", self.name.as_str())])
     }

@@ -12,8 +12,9 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use tokio::sync::Semaphore;
 
 use super::sign::signature_header;
-use super::{AttemptResult, Outgoing, RESPONSE_BODY_LIMIT, Sent};
-use crate::policy::{NotAllowed, TargetPolicy};
+use super::{RESPONSE_BODY_LIMIT, Sent};
+use crate::queue::{AttemptResult, Outgoing};
+use crate::target_policy::{NotAllowed, TargetPolicy};
 
 /// Sends a delivery that a worker has leased from the queue, and says what came
 /// back; the worker decides what follows (done, retry, give up, delete the hook).
@@ -130,7 +131,7 @@ impl Deliverer for HttpDeliverer {
         // Addresses written in the URL are not resolved, so the resolver never sees
         // them: they are checked here.
         if let Err(reason) = self.policy.check_url(&url) {
-            return failed(AttemptResult::NotAllowed(reason));
+            return failed(AttemptResult::NotAllowed(reason.to_string()));
         }
         // Limited per host and port: two services on one machine are two targets.
         let host = format!(
@@ -157,8 +158,8 @@ fn failed(result: AttemptResult) -> Sent {
 fn classify(error: &reqwest::Error) -> AttemptResult {
     let mut source = error.source();
     while let Some(cause) = source {
-        if let Some(NotAllowed(reason)) = cause.downcast_ref::<NotAllowed>() {
-            return AttemptResult::NotAllowed(reason.clone());
+        if let Some(refused) = cause.downcast_ref::<NotAllowed>() {
+            return AttemptResult::NotAllowed(refused.to_string());
         }
         source = cause.source();
     }

@@ -1,6 +1,12 @@
-//! When a failed delivery is attempted again: the [`RetrySchedule`].
+//! What follows an attempt: done, the hook gone, or another attempt at a time the
+//! [`RetrySchedule`] gives (or a `Retry-After` asks for), until the last one fails.
 
 use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::Sent;
+use crate::queue::{AttemptResult, Next};
 
 /// The delays before each retry of a delivery, with jitter.
 ///
@@ -67,9 +73,122 @@ impl RetrySchedule {
     }
 }
 
+/// What follows attempt number `attempt` (the first is 1) that got `sent`, decided
+/// at `now`: a 2xx is delivered; a `410 Gone` deletes the hook; anything else is
+/// attempted again after the schedule's next delay (within what a `Retry-After` of
+/// a 429 or 503 asks for), or fails once the schedule is exhausted. `random` is
+/// uniform in `[0, 1)` and draws the jitter.
+pub(crate) fn decide(
+    schedule: &RetrySchedule,
+    sent: &Sent,
+    attempt: u32,
+    now: OffsetDateTime,
+    random: f64,
+) -> Next {
+    match sent.result {
+        ref result if result.is_success() => Next::Delivered,
+        AttemptResult::Status(410) => Next::HookGone,
+        ref result => {
+            let retry_after = match result {
+                AttemptResult::Status(429 | 503) => sent.retry_after,
+                _ => None,
+            };
+            match schedule.next_delay(attempt, retry_after, random) {
+                Some(delay) => Next::RetryAt(now + delay),
+                None => Next::Failed,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sent(result: AttemptResult, retry_after: Option<u64>) -> Sent {
+        Sent {
+            result,
+            response_body: None,
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    fn two_retries() -> RetrySchedule {
+        RetrySchedule::new([Duration::from_secs(10), Duration::from_secs(100)])
+    }
+
+    const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    #[test]
+    fn a_2xx_is_delivered() {
+        for status in [200, 201, 204, 299] {
+            let next = decide(
+                &two_retries(),
+                &sent(AttemptResult::Status(status), None),
+                1,
+                NOW,
+                0.5,
+            );
+            assert_eq!(next, Next::Delivered, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_410_deletes_the_hook_even_on_the_last_attempt() {
+        let gone = sent(AttemptResult::Status(410), None);
+        assert_eq!(decide(&two_retries(), &gone, 1, NOW, 0.5), Next::HookGone);
+        assert_eq!(decide(&two_retries(), &gone, 3, NOW, 0.5), Next::HookGone);
+    }
+
+    #[test]
+    fn a_429_or_503_retries_when_retry_after_asks_within_one_to_two_delays() {
+        for status in [429, 503] {
+            let busy = sent(AttemptResult::Status(status), Some(15));
+            assert_eq!(
+                decide(&two_retries(), &busy, 1, NOW, 0.0),
+                Next::RetryAt(NOW + Duration::from_secs(15)),
+                "{status}"
+            );
+        }
+        let far = sent(AttemptResult::Status(429), Some(3600));
+        assert_eq!(
+            decide(&two_retries(), &far, 1, NOW, 0.0),
+            Next::RetryAt(NOW + Duration::from_secs(20))
+        );
+    }
+
+    #[test]
+    fn other_failures_follow_the_schedule_with_jitter_and_ignore_retry_after() {
+        let schedule = two_retries();
+        let error = sent(AttemptResult::Status(500), Some(60));
+        assert_eq!(
+            decide(&schedule, &error, 1, NOW, 0.5),
+            Next::RetryAt(NOW + Duration::from_secs(10))
+        );
+        assert_eq!(
+            decide(&schedule, &error, 1, NOW, 0.0),
+            Next::RetryAt(NOW + Duration::from_secs(8))
+        );
+        for result in [
+            AttemptResult::Timeout,
+            AttemptResult::Connect("refused".into()),
+        ] {
+            assert_eq!(
+                decide(&schedule, &sent(result, None), 2, NOW, 0.5),
+                Next::RetryAt(NOW + Duration::from_secs(100))
+            );
+        }
+    }
+
+    #[test]
+    fn the_last_attempt_failing_fails_the_delivery() {
+        let schedule = two_retries();
+        assert_eq!(schedule.attempts(), 3);
+        let error = sent(AttemptResult::Status(500), None);
+        assert_eq!(decide(&schedule, &error, 3, NOW, 0.5), Next::Failed);
+        let busy = sent(AttemptResult::Status(503), Some(5));
+        assert_eq!(decide(&schedule, &busy, 3, NOW, 0.5), Next::Failed);
+    }
 
     #[test]
     fn the_default_schedule_retries_seven_times_with_jitter() {

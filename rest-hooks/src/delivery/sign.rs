@@ -71,7 +71,7 @@ pub fn signature_header(secrets: &[String], id: &str, timestamp: i64, body: &[u8
 /// Checks the Standard Webhooks headers of a request against `secret` and its body.
 ///
 /// ```
-/// use rest_hooks::sign::{signature_header, verify};
+/// use rest_hooks::delivery::sign::{signature_header, verify};
 /// use reqwest::header::{HeaderMap, HeaderValue};
 ///
 /// let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned();

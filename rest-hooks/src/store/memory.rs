@@ -9,10 +9,12 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Disable, Store, lease_millis, millis, now_millis, signing_secrets};
-use crate::delivery::{Attempt, Delivery, DeliveryState, HookChange, Next, Outgoing, Recorded};
+use super::queue_rules::{HookSecrets, Leased, RecordPlan};
+use super::{Disable, Store, StoreError};
+use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::{Error, Result};
 use crate::hook::Hook;
+use crate::queue::{Attempt, Delivery, DeliveryState, HookChange, Outgoing, Recorded};
 
 /// A [`Store`] in memory, with the same semantics as the SQL ones. Clones share the
 /// same hooks and queue.
@@ -103,6 +105,18 @@ impl State {
         self.attempts.retain(|a| a.hook_id != id);
     }
 
+    /// What leasing needs of the hook, if it is there.
+    fn secrets(&self, hook_id: Uuid) -> Option<HookSecrets> {
+        let stored = self.hooks.get(&hook_id)?;
+        let (previous_secret, previous_secret_until) = stored.previous_secret.clone().unzip();
+        Some(HookSecrets {
+            secret: stored.hook.secret.clone(),
+            previous_secret,
+            previous_secret_until,
+            active: stored.hook.active,
+        })
+    }
+
     /// Marks the hook failing since `now` unless it already is; disables it when it
     /// has been failing since before the cutoff.
     fn failed(&mut self, hook_id: Uuid, now: i64, disable: &Disable) -> Option<HookChange> {
@@ -141,27 +155,40 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>> {
+    async fn get_hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>> {
         Ok(self.state().owned_hook(owner, id).map(|s| s.hook.clone()))
     }
 
-    async fn hooks(&self, owner: &str) -> Result<Vec<Hook>> {
+    async fn get_hook_by_id(&self, id: Uuid) -> Result<Option<Hook>> {
+        Ok(self.state().hooks.get(&id).map(|s| s.hook.clone()))
+    }
+
+    async fn list_hooks(
+        &self,
+        owner: &str,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Hook>> {
+        let state = self.state();
+        let after = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        Ok(state
+            .hooks
+            .range((after, std::ops::Bound::Unbounded))
+            .map(|(_, s)| &s.hook)
+            .filter(|hook| hook.owner == owner)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_active_hooks(&self) -> Result<Vec<Hook>> {
         let state = self.state();
         Ok(state
             .hooks
             .values()
-            .filter(|s| s.hook.owner == owner)
+            .filter(|s| s.hook.active)
             .map(|s| s.hook.clone())
             .collect())
-    }
-
-    async fn active_hook(&self, id: Uuid) -> Result<Option<Hook>> {
-        let state = self.state();
-        Ok(state
-            .hooks
-            .get(&id)
-            .filter(|s| s.hook.active)
-            .map(|s| s.hook.clone()))
     }
 
     async fn delete_hook(&self, owner: &str, id: Uuid) -> Result<bool> {
@@ -189,16 +216,6 @@ impl Store for MemoryStore {
         Ok(Some(stored.hook.clone()))
     }
 
-    async fn active_hooks(&self) -> Result<Vec<Hook>> {
-        let state = self.state();
-        Ok(state
-            .hooks
-            .values()
-            .filter(|s| s.hook.active)
-            .map(|s| s.hook.clone())
-            .collect())
-    }
-
     async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<()> {
         let now = now_millis();
         let mut state = self.state();
@@ -207,9 +224,10 @@ impl Store for MemoryStore {
             .iter()
             .find(|d| state.deliveries.contains_key(&d.id))
         {
-            return Err(Error::Store(
-                format!("delivery {} is queued already", queued.id).into(),
-            ));
+            return Err(Error::Store(StoreError::message(format!(
+                "delivery {} is queued already",
+                queued.id
+            ))));
         }
         for delivery in deliveries {
             state.due.insert((now, delivery.id));
@@ -225,7 +243,7 @@ impl Store for MemoryStore {
 
     async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Outgoing>> {
         let now = now_millis();
-        let until = now.saturating_add(lease_millis(lease));
+        let until = now.saturating_add(duration_millis(lease));
         let mut state = self.state();
         // Leases that ran out make their deliveries due again.
         while let Some(&(ends, id)) = state.leases.first()
@@ -238,38 +256,33 @@ impl Store for MemoryStore {
                 state.due.insert((due_at, id));
             }
         }
-        let mut leased = Vec::new();
-        while leased.len() < limit
+        let mut taken = Vec::new();
+        while taken.len() < limit
             && let Some(&(due_at, id)) = state.due.first()
             && due_at <= now
         {
             state.due.pop_first();
-            let State {
-                hooks, deliveries, ..
-            } = &mut *state;
-            let Some(q) = deliveries.get_mut(&id) else {
+            let Some(q) = state.deliveries.get_mut(&id) else {
                 continue;
             };
-            // Fired from an index that did not know yet that the hook was deleted or
-            // disabled: not sent, as the SQL stores do.
-            let Some(stored) = hooks.get(&q.delivery.hook_id) else {
-                deliveries.remove(&id);
-                continue;
-            };
-            if !stored.hook.active {
-                q.delivery.state = DeliveryState::Failed;
-                continue;
-            }
-            let (previous, grace_ends) = stored.previous_secret.clone().unzip();
-            let secrets = signing_secrets(stored.hook.secret.clone(), previous, grace_ends, now);
             q.leased_until = Some(until);
-            leased.push(Outgoing {
-                delivery: q.delivery.clone(),
-                secrets,
-            });
+            let delivery = q.delivery.clone();
             state.leases.insert((until, id));
+            let secrets = state.secrets(delivery.hook_id);
+            taken.push((delivery, secrets));
         }
-        Ok(leased)
+        let leased = Leased::sort(taken, now);
+        for &id in &leased.disabled {
+            state.unqueue(id);
+            if let Some(q) = state.deliveries.get_mut(&id) {
+                q.delivery.state = DeliveryState::Failed;
+            }
+        }
+        for id in &leased.gone {
+            state.unqueue(*id);
+            state.deliveries.remove(id);
+        }
+        Ok(leased.outgoing)
     }
 
     async fn release(&self, ids: &[Uuid]) -> Result<()> {
@@ -283,50 +296,47 @@ impl Store for MemoryStore {
     }
 
     async fn record(&self, recorded: &[Recorded], disable: &Disable) -> Result<Vec<HookChange>> {
+        let plan = RecordPlan::new(recorded);
         let now = now_millis();
         let mut state = self.state();
         let mut changes = Vec::new();
-        // A hook that succeeded and failed in one batch is judged by its failure,
-        // as in the SQL stores.
-        let failing: BTreeSet<Uuid> = recorded
-            .iter()
-            .filter(|r| !matches!(r.next, Next::Delivered | Next::HookGone))
-            .map(|r| r.attempt.hook_id)
-            .collect();
-        for Recorded { attempt, next } in recorded {
-            if *next == Next::HookGone {
-                state.remove_hook(attempt.hook_id);
-                changes.push(HookChange::Deleted(attempt.hook_id));
-                continue;
-            }
-            state.attempts.push(attempt.clone());
+        for attempt in &plan.logged {
+            state.attempts.push((*attempt).clone());
             let id = attempt.delivery_id;
             state.unqueue(id);
             if let Some(queued) = state.deliveries.get_mut(&id) {
                 queued.delivery.attempts += 1;
-                match next {
-                    Next::Delivered => queued.delivery.state = DeliveryState::Delivered,
-                    Next::RetryAt(_) => {}
-                    Next::Failed | Next::HookGone => queued.delivery.state = DeliveryState::Failed,
-                }
             }
-            if let Next::RetryAt(at) = next {
-                state.requeue(id, millis(*at));
+        }
+        for id in &plan.delivered {
+            if let Some(queued) = state.deliveries.get_mut(id) {
+                queued.delivery.state = DeliveryState::Delivered;
             }
-            if *next == Next::Delivered {
-                if !failing.contains(&attempt.hook_id)
-                    && let Some(stored) = state.hooks.get_mut(&attempt.hook_id)
-                {
-                    stored.failing_since = None;
-                }
-            } else if let Some(change) = state.failed(attempt.hook_id, now, disable) {
-                changes.push(change);
+        }
+        for &(id, due_at) in &plan.retries {
+            state.requeue(id, due_at);
+        }
+        for id in &plan.failed {
+            if let Some(queued) = state.deliveries.get_mut(id) {
+                queued.delivery.state = DeliveryState::Failed;
             }
+        }
+        for hook in &plan.succeeding_hooks {
+            if let Some(stored) = state.hooks.get_mut(hook) {
+                stored.failing_since = None;
+            }
+        }
+        for &hook in &plan.failing_hooks {
+            changes.extend(state.failed(hook, now, disable));
+        }
+        for &hook in &plan.gone_hooks {
+            state.remove_hook(hook);
+            changes.push(HookChange::Deleted(hook));
         }
         Ok(changes)
     }
 
-    async fn delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>> {
+    async fn get_delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>> {
         let state = self.state();
         Ok(state
             .deliveries
@@ -336,7 +346,7 @@ impl Store for MemoryStore {
             .cloned())
     }
 
-    async fn deliveries(
+    async fn list_deliveries(
         &self,
         owner: &str,
         hook_id: Uuid,
@@ -355,25 +365,25 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn attempts(&self, owner: &str, delivery_id: Uuid) -> Result<Vec<Attempt>> {
+    async fn list_attempts(&self, owner: &str, delivery_ids: &[Uuid]) -> Result<Vec<Attempt>> {
         let state = self.state();
-        if state
-            .deliveries
-            .get(&delivery_id)
-            .is_none_or(|q| q.delivery.owner != owner)
-        {
-            return Ok(Vec::new());
-        }
+        let owned = |id: &Uuid| {
+            delivery_ids.contains(id)
+                && state
+                    .deliveries
+                    .get(id)
+                    .is_some_and(|q| q.delivery.owner == owner)
+        };
         Ok(state
             .attempts
             .iter()
             .rev()
-            .filter(|a| a.delivery_id == delivery_id)
+            .filter(|a| owned(&a.delivery_id))
             .cloned()
             .collect())
     }
 
-    async fn retry(&self, owner: &str, delivery_id: Uuid) -> Result<bool> {
+    async fn redeliver(&self, owner: &str, delivery_id: Uuid) -> Result<bool> {
         let now = now_millis();
         let mut state = self.state();
         match state.deliveries.get_mut(&delivery_id) {

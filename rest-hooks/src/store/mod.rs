@@ -1,5 +1,5 @@
 //! Where hooks and the delivery queue (the outbox) live: the [`Store`] trait and its
-//! backends, which pass one conformance suite.
+//! backends, which pass one conformance suite, and what implementing one takes.
 
 use std::time::Duration;
 
@@ -8,44 +8,57 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::delivery::{Attempt, Delivery, HookChange, Outgoing, Recorded};
+use crate::clock::duration_millis;
 use crate::error::Result;
 use crate::hook::Hook;
+use crate::queue::{Attempt, Delivery, Outgoing};
 
-#[cfg(feature = "sqlite")]
-mod checkpoint;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod group_commit;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod queue_rules;
+#[cfg(feature = "sql")]
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use crate::error::StoreError;
+pub use crate::queue::{HookChange, Recorded};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PgStore;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "sql")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use sql::WriteDeliveries;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
 
 /// Hooks and their delivery queue, kept by one backend.
 ///
 /// Every method that takes an owner scopes to it: another owner's hook or delivery
-/// is as absent as one that never existed.
+/// is as absent as one that never existed. Reads are `get_*` (one, or `None`) and
+/// `list_*` (a page), with the nouns of [`Hooks`](crate::Hooks)' own reads.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores a new hook.
     async fn insert_hook(&self, hook: &Hook) -> Result<()>;
 
     /// The owner's hook with this id.
-    async fn hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>>;
+    async fn get_hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>>;
 
-    /// The owner's hooks, oldest first.
-    async fn hooks(&self, owner: &str) -> Result<Vec<Hook>>;
+    /// The hook with this id, whoever owns it and whether or not it is active:
+    /// what a notice about it is followed with.
+    async fn get_hook_by_id(&self, id: Uuid) -> Result<Option<Hook>>;
+
+    /// The owner's hooks, oldest first: at most `limit`, after the hook `after` when
+    /// given.
+    async fn list_hooks(&self, owner: &str, after: Option<Uuid>, limit: usize)
+    -> Result<Vec<Hook>>;
+
+    /// Every active hook of every owner: what the in-memory index is built from.
+    async fn list_active_hooks(&self) -> Result<Vec<Hook>>;
 
     /// Deletes the owner's hook with its deliveries and their attempts; `false` when
     /// the owner has no such hook.
@@ -61,17 +74,13 @@ pub trait Store: Send + Sync + 'static {
         previous_until: OffsetDateTime,
     ) -> Result<Option<Hook>>;
 
-    /// Every active hook of every owner: what the in-memory index is built from.
-    async fn active_hooks(&self) -> Result<Vec<Hook>>;
-
-    /// The hook with this id, whoever owns it, when it is active.
-    async fn active_hook(&self, id: Uuid) -> Result<Option<Hook>>;
-
     /// Queues deliveries, all or none, due at once.
     async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<()>;
 
     /// Takes up to `limit` due deliveries for `lease`, oldest due first: until it runs
     /// out, no other worker gets them; after it, they are due again unless recorded.
+    /// Deliveries of a hook that was disabled or deleted after they were queued are
+    /// not handed out (see `Leased` in the queue rules).
     async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Outgoing>>;
 
     /// Gives leased deliveries back, due at once, without an attempt (a worker that
@@ -80,15 +89,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records attempts and what follows them, in one transaction: the attempt log,
     /// the deliveries' states, hooks deleted by `410 Gone`, and hooks disabled because
-    /// every delivery has failed for `disable.after`.
+    /// every delivery has failed for `disable.after` (see `RecordPlan` in the queue
+    /// rules).
     async fn record(&self, recorded: &[Recorded], disable: &Disable) -> Result<Vec<HookChange>>;
 
     /// The owner's delivery with this id.
-    async fn delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>>;
+    async fn get_delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>>;
 
     /// The owner's hook's deliveries, newest first: at most `limit`, older than
     /// `before` when given.
-    async fn deliveries(
+    async fn list_deliveries(
         &self,
         owner: &str,
         hook_id: Uuid,
@@ -96,12 +106,13 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Delivery>>;
 
-    /// The attempts at the owner's delivery, newest first.
-    async fn attempts(&self, owner: &str, delivery_id: Uuid) -> Result<Vec<Attempt>>;
+    /// The attempts at those of these deliveries that are the owner's, newest
+    /// first.
+    async fn list_attempts(&self, owner: &str, delivery_ids: &[Uuid]) -> Result<Vec<Attempt>>;
 
-    /// Makes the owner's delivery due again at once, for one more attempt; `false`
-    /// when the owner has no such delivery, or it is pending already.
-    async fn retry(&self, owner: &str, delivery_id: Uuid) -> Result<bool>;
+    /// Makes the owner's delivery due again at once, for one more attempt sent by
+    /// hand; `false` when the owner has no such delivery, or it is pending already.
+    async fn redeliver(&self, owner: &str, delivery_id: Uuid) -> Result<bool>;
 
     /// Starts reporting what other processes change in a store that several share:
     /// `None` (the default) for a store that only this process uses. Reporting has
@@ -117,7 +128,7 @@ pub trait Store: Send + Sync + 'static {
 pub enum Notice {
     /// Deliveries were queued, or made due again.
     Queued,
-    /// The hook with this id was added, deleted, disabled or enabled.
+    /// The hook with this id was added, changed or deleted.
     Hook(Uuid),
     /// Notices may have been lost (the connection that brings them was lost and is
     /// back): anything may have changed.
@@ -136,7 +147,7 @@ impl Disable {
     /// The latest start of a failing streak that disables a hook, `now` being the
     /// store's time in milliseconds.
     pub fn cutoff(&self, now: i64) -> i64 {
-        now.saturating_sub(lease_millis(self.after))
+        now.saturating_sub(duration_millis(self.after))
     }
 
     /// The reason a disabled hook shows.
@@ -148,39 +159,4 @@ impl Disable {
             format!("every delivery failed for {secs} s")
         }
     }
-}
-
-/// The secrets that sign a hook's deliveries at `now`: the current one, and the
-/// previous one while its grace period lasts (`until`, in milliseconds).
-pub(crate) fn signing_secrets(
-    secret: String,
-    previous: Option<String>,
-    until: Option<i64>,
-    now: i64,
-) -> Vec<String> {
-    let mut valid = vec![secret];
-    if let (Some(previous), Some(until)) = (previous, until)
-        && until > now
-    {
-        valid.push(previous);
-    }
-    valid
-}
-
-/// Milliseconds since the Unix epoch, as the stores keep times.
-pub(crate) fn now_millis() -> i64 {
-    millis(time::OffsetDateTime::now_utc())
-}
-
-pub(crate) fn millis(at: time::OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn from_millis(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
-
-pub(crate) fn lease_millis(lease: Duration) -> i64 {
-    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }

@@ -10,8 +10,9 @@
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::delivery::Delivery;
 use crate::error::{Error, Result};
+use crate::queue::Delivery;
+use crate::store::StoreError;
 
 /// How many `enqueue` calls one commit takes at most.
 const MAX_CALLS: usize = 64;
@@ -76,16 +77,12 @@ async fn write_calls(writer: impl WriteQueued, mut waiting: mpsc::Receiver<Call>
             // The store is out of reach (or there is one caller): every caller
             // gets the error now, instead of each waiting out its own attempt.
             Err(error) if callers.len() == 1 || !refused_rows(&error) => {
-                let message = match &error {
-                    Error::Store(source) => source.to_string(),
-                    other => other.to_string(),
+                let shared = match error {
+                    Error::Store(source) => source,
+                    other => StoreError::new(other),
                 };
-                let mut callers = callers.into_iter();
-                if let Some((_, done)) = callers.next() {
-                    let _ = done.send(Err(error));
-                }
                 for (_, done) in callers {
-                    let _ = done.send(Err(Error::Store(message.clone().into())));
+                    let _ = done.send(Err(Error::Store(shared.clone())));
                 }
             }
             // The database refused the rows, which may be one caller's (a delivery
@@ -115,9 +112,9 @@ fn refused_rows(error: &Error) -> bool {
 }
 
 fn stopped() -> Error {
-    Error::Store(
-        "the task that writes queued deliveries has stopped (was its runtime shut down?)".into(),
-    )
+    Error::Store(StoreError::message(
+        "the task that writes queued deliveries has stopped (was its runtime shut down?)",
+    ))
 }
 
 #[cfg(test)]
@@ -143,22 +140,12 @@ mod tests {
             if self.writes.fetch_add(1, Ordering::SeqCst) == 0 {
                 let _ = self.gate.acquire().await;
             }
-            Err(Error::Store("connection refused".into()))
+            Err(Error::Store(StoreError::message("connection refused")))
         }
     }
 
     fn delivery() -> Delivery {
-        let hook = crate::hook::Hook {
-            id: uuid::Uuid::now_v7(),
-            owner: "ann".into(),
-            event: "book.added".into(),
-            target: "https://example.com/in".into(),
-            secret: "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0".into(),
-            active: true,
-            disabled_reason: None,
-            created_at: time::OffsetDateTime::UNIX_EPOCH,
-            metadata: serde_json::Value::Null,
-        };
+        let hook = crate::hook::test_hook("ann", "book.added");
         Delivery::new(&hook, b"{}".to_vec())
     }
 
@@ -190,7 +177,9 @@ mod tests {
 
         assert!(first.await.unwrap().is_err());
         for call in waiting {
-            let error = call.await.unwrap().unwrap_err();
+            let Err(Error::Store(error)) = call.await.unwrap() else {
+                panic!("a waiting call did not get the store's error");
+            };
             assert!(error.to_string().contains("connection refused"), "{error}");
         }
         // One write for the first call, one for the five together: none each.

@@ -1,9 +1,10 @@
-//! Which targets hooks may point at: the [`TargetPolicy`], which refuses loopback,
-//! private, link-local, shared (CGNAT), multicast, unspecified and cloud metadata
-//! addresses unless an allow-list opens them. It is checked when a hook is
-//! subscribed, and again on every connection, through a DNS resolver that only
-//! hands allowed addresses to the HTTP client, so that DNS rebinding cannot get
-//! around it.
+//! The SSRF guard: the [`TargetPolicy`] says which targets hooks may point at. It
+//! refuses loopback, private, link-local, shared (CGNAT), multicast, unspecified and
+//! cloud metadata addresses unless an allow-list opens them, so that an owner
+//! cannot make the application post to its own network (server-side request
+//! forgery). It is checked when a hook is subscribed or its target changed, and
+//! again on every connection, through a DNS resolver that only hands allowed
+//! addresses to the HTTP client, so that DNS rebinding cannot get around it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 /// Which targets may receive deliveries.
 ///
 /// ```
-/// use rest_hooks::TargetPolicy;
+/// use rest_hooks::target_policy::TargetPolicy;
 ///
 /// // Local development: deliveries to 127.0.0.1 too.
 /// let policy = TargetPolicy::default().allow_ip([127, 0, 0, 1].into());
@@ -59,13 +60,13 @@ impl TargetPolicy {
         self
     }
 
-    /// `Err` with the reason when deliveries may not go to `ip`.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), String> {
+    /// `Err` with the range when deliveries may not go to `ip`.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), NotAllowed> {
         if self.allowed_networks.iter().any(|net| net.contains(&ip)) {
             return Ok(());
         }
         match refused_range(ip) {
-            Some(range) => Err(format!("{ip} is a {range} address")),
+            Some(range) => Err(NotAllowed::Address { ip, range }),
             None => Ok(()),
         }
     }
@@ -78,21 +79,21 @@ impl TargetPolicy {
 
     /// `Err` with the reason when `target` is refused without resolving anything:
     /// its scheme, or an address written in it.
-    pub fn check_url(&self, target: &Url) -> Result<(), String> {
+    pub fn check_url(&self, target: &Url) -> Result<(), NotAllowed> {
         if self.https_only && target.scheme() != "https" {
-            return Err("only https targets are allowed".to_owned());
+            return Err(NotAllowed::HttpsOnly);
         }
         match target.host() {
             Some(url::Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip)),
             Some(url::Host::Domain(_)) => Ok(()),
-            None => Err("the target has no host".to_owned()),
+            None => Err(NotAllowed::NoHost),
         }
     }
 
     /// `Err` with the reason when `target` is refused: its scheme, or any address
     /// its host resolves to now.
-    pub async fn check(&self, target: &Url) -> Result<(), String> {
+    pub async fn check(&self, target: &Url) -> Result<(), NotAllowed> {
         self.check_url(target)?;
         match target.host() {
             Some(url::Host::Domain(host)) if !self.host_allowed(host) => {
@@ -103,15 +104,23 @@ impl TargetPolicy {
     }
 
     /// The addresses of `host`, or `Err` if any of them is refused.
-    async fn resolve_checked(&self, host: &str) -> Result<Vec<SocketAddr>, String> {
+    async fn resolve_checked(&self, host: &str) -> Result<Vec<SocketAddr>, NotAllowed> {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
             .await
-            .map_err(|e| format!("{host} does not resolve: {e}"))?
+            .map_err(|e| NotAllowed::Unresolved {
+                host: host.to_owned(),
+                reason: e.to_string(),
+            })?
             .collect();
         if !self.host_allowed(host) {
             for addr in &addrs {
-                self.check_ip(addr.ip())
-                    .map_err(|reason| format!("{host} resolves to {reason}"))?;
+                if let Err(NotAllowed::Address { ip, range }) = self.check_ip(addr.ip()) {
+                    return Err(NotAllowed::Resolved {
+                        host: host.to_owned(),
+                        ip,
+                        range,
+                    });
+                }
             }
         }
         Ok(addrs)
@@ -126,10 +135,99 @@ impl TargetPolicy {
     }
 }
 
-/// The error a [`TargetPolicy::resolver`] fails with for a refused address.
-#[derive(Debug, thiserror::Error)]
-#[error("target not allowed: {0}")]
-pub struct NotAllowed(pub String);
+/// Why the [`TargetPolicy`] refuses a target; also the error its
+/// [`resolver`](TargetPolicy::resolver) fails with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotAllowed {
+    /// The target is written with an address in a refused range.
+    #[error("{ip} is a {range} address")]
+    Address {
+        /// The address.
+        ip: IpAddr,
+        /// Its range.
+        range: AddressRange,
+    },
+    /// The target's host resolves to an address in a refused range.
+    #[error("{host} resolves to {ip}, a {range} address")]
+    Resolved {
+        /// The host name.
+        host: String,
+        /// The refused address it resolves to.
+        ip: IpAddr,
+        /// Its range.
+        range: AddressRange,
+    },
+    /// The host name does not resolve.
+    #[error("{host} does not resolve: {reason}")]
+    Unresolved {
+        /// The host name.
+        host: String,
+        /// What the resolver said.
+        reason: String,
+    },
+    /// The policy takes `https` targets only.
+    #[error("only https targets are allowed")]
+    HttpsOnly,
+    /// The target has no host.
+    #[error("the target has no host")]
+    NoHost,
+}
+
+/// A range of addresses that the default policy refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddressRange {
+    /// `127.0.0.0/8`, `::1`.
+    Loopback,
+    /// RFC 1918: `10/8`, `172.16/12`, `192.168/16`.
+    Private,
+    /// `169.254/16` (cloud metadata lives there).
+    LinkLocal,
+    /// `100.64/10`, shared address space (CGNAT; some cloud metadata).
+    Shared,
+    /// `224/4`, `ff00::/8`.
+    Multicast,
+    /// `255.255.255.255`.
+    Broadcast,
+    /// `0/8`, `::`.
+    Unspecified,
+    /// `240/4`.
+    Reserved,
+    /// `192.0.0/24`, IETF protocol assignments.
+    IetfProtocol,
+    /// `198.18/15`, benchmarking.
+    Benchmarking,
+    /// `fc00::/7`, unique local (private; some cloud metadata).
+    UniqueLocal,
+    /// `fe80::/10`, IPv6 link-local.
+    Ipv6LinkLocal,
+    /// `fec0::/10`, IPv6 site-local.
+    SiteLocal,
+    /// `2001:db8::/32`, documentation.
+    Documentation,
+}
+
+impl std::fmt::Display for AddressRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AddressRange::Loopback => "loopback",
+            AddressRange::Private => "private",
+            AddressRange::LinkLocal => "link-local or metadata",
+            AddressRange::Shared => "shared (CGNAT) or metadata",
+            AddressRange::Multicast => "multicast",
+            AddressRange::Broadcast => "broadcast",
+            AddressRange::Unspecified => "unspecified",
+            AddressRange::Reserved => "reserved",
+            AddressRange::IetfProtocol => "IETF protocol",
+            AddressRange::Benchmarking => "benchmarking",
+            AddressRange::UniqueLocal => "unique local (private) or metadata",
+            AddressRange::Ipv6LinkLocal => "link-local",
+            AddressRange::SiteLocal => "site-local",
+            AddressRange::Documentation => "documentation",
+        })
+    }
+}
 
 struct GuardedResolver {
     policy: TargetPolicy,
@@ -139,41 +237,38 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy.clone();
         Box::pin(async move {
-            let addrs = policy
-                .resolve_checked(name.as_str())
-                .await
-                .map_err(NotAllowed)?;
+            let addrs = policy.resolve_checked(name.as_str()).await?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
 }
 
-/// The kind of address `ip` is, if deliveries to it are refused by default.
-fn refused_range(ip: IpAddr) -> Option<&'static str> {
+/// The range of `ip`, if deliveries to it are refused by default.
+fn refused_range(ip: IpAddr) -> Option<AddressRange> {
     match ip {
         IpAddr::V4(ip) => refused_v4(ip),
         IpAddr::V6(ip) => refused_v6(ip),
     }
 }
 
-fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
+fn refused_v4(ip: Ipv4Addr) -> Option<AddressRange> {
     let [a, b, ..] = ip.octets();
     Some(match () {
-        () if ip.is_loopback() => "loopback",
-        () if ip.is_private() => "private",
-        () if ip.is_link_local() => "link-local or metadata",
-        () if a == 100 && (64..128).contains(&b) => "shared (CGNAT) or metadata",
-        () if ip.is_multicast() => "multicast",
-        () if ip.is_broadcast() => "broadcast",
-        () if a == 0 => "unspecified",
-        () if a >= 240 => "reserved",
-        () if a == 192 && b == 0 && ip.octets()[2] == 0 => "IETF protocol",
-        () if a == 198 && (18..20).contains(&b) => "benchmarking",
+        () if ip.is_loopback() => AddressRange::Loopback,
+        () if ip.is_private() => AddressRange::Private,
+        () if ip.is_link_local() => AddressRange::LinkLocal,
+        () if a == 100 && (64..128).contains(&b) => AddressRange::Shared,
+        () if ip.is_multicast() => AddressRange::Multicast,
+        () if ip.is_broadcast() => AddressRange::Broadcast,
+        () if a == 0 => AddressRange::Unspecified,
+        () if a >= 240 => AddressRange::Reserved,
+        () if a == 192 && b == 0 && ip.octets()[2] == 0 => AddressRange::IetfProtocol,
+        () if a == 198 && (18..20).contains(&b) => AddressRange::Benchmarking,
         () => return None,
     })
 }
 
-fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
+fn refused_v6(ip: Ipv6Addr) -> Option<AddressRange> {
     // An IPv4 address written as IPv6 (::ffff:a.b.c.d, or NAT64 64:ff9b::a.b.c.d) is
     // judged as the IPv4 address it reaches.
     if let Some(v4) = ip.to_ipv4_mapped() {
@@ -186,13 +281,13 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
         return refused_v4(Ipv4Addr::new(a, b, c, d));
     }
     Some(match segments[0] {
-        _ if ip.is_loopback() => "loopback",
-        _ if ip.is_unspecified() => "unspecified",
-        s if s & 0xfe00 == 0xfc00 => "unique local (private) or metadata",
-        s if s & 0xffc0 == 0xfe80 => "link-local",
-        s if s & 0xffc0 == 0xfec0 => "site-local",
-        s if s & 0xff00 == 0xff00 => "multicast",
-        0x2001 if segments[1] == 0x0db8 => "documentation",
+        _ if ip.is_loopback() => AddressRange::Loopback,
+        _ if ip.is_unspecified() => AddressRange::Unspecified,
+        s if s & 0xfe00 == 0xfc00 => AddressRange::UniqueLocal,
+        s if s & 0xffc0 == 0xfe80 => AddressRange::Ipv6LinkLocal,
+        s if s & 0xffc0 == 0xfec0 => AddressRange::SiteLocal,
+        s if s & 0xff00 == 0xff00 => AddressRange::Multicast,
+        0x2001 if segments[1] == 0x0db8 => AddressRange::Documentation,
         _ => return None,
     })
 }

@@ -8,22 +8,30 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
 use crate::backoff::Backoff;
+use crate::delivery::Stop;
 use crate::error::Result;
 use crate::index::SharedIndex;
 use crate::store::{Notice, Store};
 
-pub(crate) struct Follower {
-    pub store: Arc<dyn Store>,
-    pub index: Arc<SharedIndex>,
-    pub wake: Arc<Notify>,
+pub(super) struct Follower {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) index: Arc<SharedIndex>,
+    pub(super) wake: Arc<Notify>,
 }
 
 impl Follower {
-    /// Follows the notices until the store stops sending them. When the store
-    /// cannot be read, the notices that come meanwhile are only counted as missed
-    /// (so that they do not pile up), and the whole index is loaded again once it
-    /// can be.
-    pub(crate) async fn run(self, mut notices: mpsc::Receiver<Notice>) {
+    /// Follows the notices until the store stops sending them or `stop` says so.
+    /// When the store cannot be read, the notices that come meanwhile are only
+    /// counted as missed (so that they do not pile up), and the whole index is
+    /// loaded again once it can be.
+    pub(super) async fn run(self, notices: mpsc::Receiver<Notice>, mut stop: Stop) {
+        tokio::select! {
+            () = self.follow(notices) => {}
+            _ = stop.wait_for(Option::is_some) => {}
+        }
+    }
+
+    async fn follow(&self, mut notices: mpsc::Receiver<Notice>) {
         let mut backoff = Backoff::new(Duration::from_secs(30));
         let mut stale = false;
         loop {
@@ -57,12 +65,12 @@ impl Follower {
             Notice::Queued => self.wake.notify_one(),
             // The notice says which hook, the store says what it is now: notices
             // that arrive late or twice leave the index right.
-            Notice::Hook(id) => match self.store.active_hook(id).await? {
+            Notice::Hook(id) => match self.store.get_hook_by_id(id).await? {
                 Some(hook) => self.index.put(hook),
-                None => self.index.remove(id),
+                None => self.index.delete(id),
             },
             Notice::Missed => {
-                self.index.replace(self.store.active_hooks().await?);
+                self.index.replace(self.store.list_active_hooks().await?);
                 self.wake.notify_one();
             }
         }
@@ -73,23 +81,14 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hook::Hook;
+    use crate::hook::{Hook, test_hook};
     use crate::index::IndexChange;
     use crate::store::MemoryStore;
+    use tokio::sync::watch;
     use uuid::Uuid;
 
-    fn hook(active: bool) -> Hook {
-        Hook {
-            id: Uuid::now_v7(),
-            owner: "ann".into(),
-            event: "book.added".into(),
-            target: "http://127.0.0.1:9/".into(),
-            secret: "whsec_x".into(),
-            active,
-            disabled_reason: None,
-            created_at: time::OffsetDateTime::UNIX_EPOCH,
-            metadata: serde_json::Value::Null,
-        }
+    fn hook() -> Hook {
+        test_hook("ann", "book.added")
     }
 
     /// What another process did to the store, told to this one's follower.
@@ -104,15 +103,16 @@ mod tests {
             index: Arc::clone(&index),
             wake: Arc::new(Notify::new()),
         };
-        let following = tokio::spawn(follower.run(received));
+        let (_stop, stopped) = watch::channel(None);
+        let following = tokio::spawn(follower.run(received, stopped));
 
-        let added = hook(true);
+        let added = hook();
         store.insert_hook(&added).await.unwrap();
         notices.send(Notice::Hook(added.id)).await.unwrap();
         assert_eq!(changes.recv().await.unwrap(), IndexChange::Added(added.id));
 
         // Missed notices: the index is loaded again, with what they would have said.
-        let missed = hook(true);
+        let missed = hook();
         store.insert_hook(&missed).await.unwrap();
         store.delete_hook("ann", added.id).await.unwrap();
         notices.send(Notice::Missed).await.unwrap();

@@ -2,73 +2,51 @@
 //! workers lease deliveries with `FOR UPDATE SKIP LOCKED`, and `LISTEN/NOTIFY`
 //! tells every process what the others queued and which hooks they changed.
 
+mod notices;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::PgConnection;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::group_commit::{GroupCommit, WriteQueued};
-use super::sql::{
-    AttemptRow, DeliveryRow, HookRow, Leased, RecordPlan, WriteDeliveries, attempt_from_row,
-    delivery_from_row, hook_from_row, migrator, parse_id,
+use super::queue_rules::{HookSecrets, Leased, RecordPlan};
+use super::sql::group_commit::{GroupCommit, WriteQueued};
+use super::sql::rows::{
+    AttemptRow, DeliveryRow, HookRow, convert, parse_id, select_attempts, select_deliveries,
+    select_hooks,
 };
-use super::{Disable, Notice, Store, lease_millis, millis, now_millis};
-use crate::backoff::Backoff;
-use crate::delivery::{Attempt, Delivery, HookChange, Outgoing, Recorded};
+use super::sql::{WriteDeliveries, migrator, shared_statements};
+use super::{Disable, Notice, Store};
+use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::Result;
 use crate::hook::Hook;
+use crate::queue::{Attempt, Delivery, HookChange, Outgoing, Recorded};
+use notices::{announce, listen, relay};
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "hooks",
-        include_str!("migrations/postgres/0001_hooks.sql"),
-    ),
+    (1, "hooks", include_str!("migrations/0001_hooks.sql")),
     (
         2,
         "deliveries",
-        include_str!("migrations/postgres/0002_deliveries.sql"),
+        include_str!("migrations/0002_deliveries.sql"),
     ),
-    (
-        3,
-        "attempts",
-        include_str!("migrations/postgres/0003_attempts.sql"),
-    ),
-    (
-        4,
-        "notify",
-        include_str!("migrations/postgres/0004_notify.sql"),
-    ),
+    (3, "attempts", include_str!("migrations/0003_attempts.sql")),
+    (4, "notify", include_str!("migrations/0004_notify.sql")),
     (
         5,
         "lighter indexes",
-        include_str!("migrations/postgres/0005_lighter_indexes.sql"),
+        include_str!("migrations/0005_lighter_indexes.sql"),
+    ),
+    (
+        6,
+        "notify every change",
+        include_str!("migrations/0006_notify_every_change.sql"),
     ),
 ];
-
-/// `SELECT` of a whole delivery row, then the rest of the query.
-macro_rules! select_deliveries {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, hook_id, owner, event, target, payload, state, attempts, created_at FROM rest_hooks_deliveries ",
-            $rest
-        )
-    };
-}
-
-/// `SELECT` of a whole hook row, then the rest of the query.
-macro_rules! select_hooks {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, owner, event, target, secret, active, created_at, metadata::text, disabled_reason FROM rest_hooks_hooks ",
-            $rest
-        )
-    };
-}
 
 /// A [`Store`] in PostgreSQL, which several processes (on several hosts) can
 /// share: each leases from the one queue, and each [`Hooks`](crate::Hooks) built
@@ -131,7 +109,7 @@ impl PgStore {
         })
     }
 
-    /// Tells the listening processes, within [`NOTIFY_WINDOW`], that deliveries
+    /// Tells the listening processes, within [`NOTIFY_WINDOW`](notices::NOTIFY_WINDOW), that deliveries
     /// are due.
     fn notify_queued(&self) {
         // Full: a notification is asked for already, and will cover these too.
@@ -237,25 +215,7 @@ async fn insert_deliveries(conn: &mut PgConnection, deliveries: &[Delivery]) -> 
 /// How long a pooled connection may sit idle before it is tested before use.
 const IDLE_BEFORE_TEST: Duration = Duration::from_millis(100);
 
-/// How often at most [`PgStore::enqueue`] notifies: a burst of firing costs one
-/// notification a window, not one an event, and an idle worker elsewhere still
-/// wakes within the window.
-const NOTIFY_WINDOW: Duration = Duration::from_millis(5);
-
-/// Sends a `queued` notification for each request, and one for all the requests
-/// made during the window after it; ends when every store handle is dropped.
-async fn announce(pool: PgPool, channel: String, mut requests: mpsc::Receiver<()>) {
-    while requests.recv().await.is_some() {
-        let notified = sqlx::query("SELECT pg_notify($1, 'queued')")
-            .bind(&channel)
-            .execute(&pool)
-            .await;
-        if let Err(error) = notified {
-            tracing::warn!(%error, "could not tell other processes of queued deliveries; they find them when they poll");
-        }
-        tokio::time::sleep(NOTIFY_WINDOW).await;
-    }
-}
+shared_statements!(PgStore, PgConnection, read = pool, write = pool);
 
 #[async_trait]
 impl Store for PgStore {
@@ -279,36 +239,29 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>> {
-        let row: Option<HookRow> = sqlx::query_as(select_hooks!("WHERE id = $1 AND owner = $2"))
-            .bind(id.to_string())
-            .bind(owner)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(hook_from_row).transpose()
+    async fn get_hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>> {
+        self.shared_get_hook(owner, id).await
     }
 
-    async fn hooks(&self, owner: &str) -> Result<Vec<Hook>> {
-        let rows: Vec<HookRow> = sqlx::query_as(select_hooks!("WHERE owner = $1 ORDER BY id"))
-            .bind(owner)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter().map(hook_from_row).collect()
+    async fn get_hook_by_id(&self, id: Uuid) -> Result<Option<Hook>> {
+        self.shared_get_hook_by_id(id).await
+    }
+
+    async fn list_hooks(
+        &self,
+        owner: &str,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Hook>> {
+        self.shared_list_hooks(owner, after, limit).await
+    }
+
+    async fn list_active_hooks(&self) -> Result<Vec<Hook>> {
+        self.shared_list_active_hooks().await
     }
 
     async fn delete_hook(&self, owner: &str, id: Uuid) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let deleted = sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = $1 AND owner = $2")
-            .bind(id.to_string())
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted > 0 {
-            delete_hook_rows(&mut tx, &id.to_string()).await?;
-        }
-        tx.commit().await?;
-        Ok(deleted > 0)
+        self.shared_delete_hook(owner, id).await
     }
 
     async fn rotate_secret(
@@ -318,36 +271,8 @@ impl Store for PgStore {
         secret: &str,
         previous_until: OffsetDateTime,
     ) -> Result<Option<Hook>> {
-        let rotated = sqlx::query(
-            "UPDATE rest_hooks_hooks SET previous_secret = secret, previous_secret_until = $1, secret = $2
-             WHERE id = $3 AND owner = $4",
-        )
-        .bind(millis(previous_until))
-        .bind(secret)
-        .bind(id.to_string())
-        .bind(owner)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if rotated == 0 {
-            return Ok(None);
-        }
-        self.hook(owner, id).await
-    }
-
-    async fn active_hooks(&self) -> Result<Vec<Hook>> {
-        let rows: Vec<HookRow> = sqlx::query_as(select_hooks!("WHERE active ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter().map(hook_from_row).collect()
-    }
-
-    async fn active_hook(&self, id: Uuid) -> Result<Option<Hook>> {
-        let row: Option<HookRow> = sqlx::query_as(select_hooks!("WHERE id = $1 AND active"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(hook_from_row).transpose()
+        self.shared_rotate_secret(owner, id, secret, previous_until)
+            .await
     }
 
     async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<()> {
@@ -373,35 +298,25 @@ impl Store for PgStore {
              FROM leased l LEFT JOIN rest_hooks_hooks h ON h.id = l.hook_id
              ORDER BY l.due_at",
         )
-        .bind(now.saturating_add(lease_millis(lease)))
+        .bind(now.saturating_add(duration_millis(lease)))
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
         let rows = rows
             .into_iter()
-            .map(|row| {
-                let (id, hook_id, owner, event, target, payload, state, attempts, created_at) = (
-                    row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8,
-                );
-                let delivery = delivery_from_row((
-                    id, hook_id, owner, event, target, payload, state, attempts, created_at,
-                ))?;
-                let (secret, previous, until, active) = (row.9, row.10, row.11, row.12);
-                let hook = secret.map(|secret| (secret, previous, until, active.unwrap_or(false)));
-                Ok((delivery, hook))
-            })
+            .map(LeasedRow::split)
             .collect::<Result<Vec<_>>>()?;
         let leased = Leased::sort(rows, now);
-        if !leased.disabled.is_empty() || !leased.gone.is_empty() {
+        if leased.has_unsendable() {
             sqlx::query(
                 "WITH failed AS (
                      UPDATE rest_hooks_deliveries SET state = 'failed', leased_until = NULL
                      WHERE id = ANY($1))
                  DELETE FROM rest_hooks_deliveries WHERE id = ANY($2)",
             )
-            .bind(&leased.disabled)
-            .bind(&leased.gone)
+            .bind(strings(&leased.disabled))
+            .bind(strings(&leased.gone))
             .execute(&self.pool)
             .await?;
         }
@@ -413,7 +328,7 @@ impl Store for PgStore {
             return Ok(());
         }
         sqlx::query("UPDATE rest_hooks_deliveries SET leased_until = NULL WHERE id = ANY($1)")
-            .bind(ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+            .bind(strings(ids))
             .execute(&self.pool)
             .await?;
         self.notify_queued();
@@ -423,12 +338,8 @@ impl Store for PgStore {
     async fn record(&self, recorded: &[Recorded], disable: &Disable) -> Result<Vec<HookChange>> {
         let plan = RecordPlan::new(recorded);
         let now = now_millis();
-        let successes_only = plan.retries.is_empty()
-            && plan.failed.is_empty()
-            && plan.failing_hooks.is_empty()
-            && plan.gone_hooks.is_empty();
         // The usual batch, all delivered, is one statement, atomic by itself.
-        if successes_only {
+        if plan.successes_only() {
             record_successes(&mut *self.pool.acquire().await?, &plan, now).await?;
             return Ok(Vec::new());
         }
@@ -436,10 +347,10 @@ impl Store for PgStore {
         let mut changes = Vec::new();
         let mut tx = self.pool.begin().await?;
         record_successes(&mut tx, &plan, now).await?;
-        let (retry_ids, retry_due): (Vec<&str>, Vec<i64>) = plan
+        let (retry_ids, retry_due): (Vec<String>, Vec<i64>) = plan
             .retries
             .iter()
-            .map(|(id, due_at)| (id.as_str(), *due_at))
+            .map(|(id, due_at)| (id.to_string(), *due_at))
             .unzip();
         sqlx::query(
             "UPDATE rest_hooks_deliveries d
@@ -457,14 +368,14 @@ impl Store for PgStore {
              WHERE id = ANY($2)",
         )
         .bind(now)
-        .bind(&plan.failed)
+        .bind(strings(&plan.failed))
         .execute(&mut *tx)
         .await?;
         sqlx::query(
             "UPDATE rest_hooks_hooks SET failing_since = COALESCE(failing_since, $1) WHERE id = ANY($2)",
         )
         .bind(now)
-        .bind(&plan.failing_hooks)
+        .bind(strings(&plan.failing_hooks))
         .execute(&mut *tx)
         .await?;
         let disabled: Vec<String> = sqlx::query_scalar(
@@ -472,7 +383,7 @@ impl Store for PgStore {
              WHERE id = ANY($2) AND active AND failing_since <= $3 RETURNING id",
         )
         .bind(disable.reason())
-        .bind(&plan.failing_hooks)
+        .bind(strings(&plan.failing_hooks))
         .bind(disable.cutoff(now))
         .fetch_all(&mut *tx)
         .await?;
@@ -489,74 +400,48 @@ impl Store for PgStore {
         }
         for hook in &plan.gone_hooks {
             sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = $1")
-                .bind(hook)
+                .bind(hook.to_string())
                 .execute(&mut *tx)
                 .await?;
-            delete_hook_rows(&mut tx, hook).await?;
-            changes.push(HookChange::Deleted(parse_id(hook)?));
+            Self::delete_hook_rows(&mut tx, &hook.to_string()).await?;
+            changes.push(HookChange::Deleted(*hook));
         }
         tx.commit().await?;
         Ok(changes)
     }
 
-    async fn delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>> {
-        let row: Option<DeliveryRow> =
-            sqlx::query_as(select_deliveries!("WHERE id = $1 AND owner = $2"))
-                .bind(id.to_string())
-                .bind(owner)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(delivery_from_row).transpose()
+    async fn get_delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>> {
+        self.shared_get_delivery(owner, id).await
     }
 
-    async fn deliveries(
+    async fn list_deliveries(
         &self,
         owner: &str,
         hook_id: Uuid,
         before: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<Delivery>> {
-        let rows: Vec<DeliveryRow> = sqlx::query_as(select_deliveries!(
-            "WHERE hook_id = $1 AND owner = $2 AND ($3 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+        self.shared_list_deliveries(owner, hook_id, before, limit)
+            .await
+    }
+
+    async fn list_attempts(&self, owner: &str, delivery_ids: &[Uuid]) -> Result<Vec<Attempt>> {
+        let rows: Vec<AttemptRow> = sqlx::query_as(select_attempts!(
+            "WHERE d.owner = $1 AND a.delivery_id = ANY($2) ORDER BY a.id DESC"
         ))
-        .bind(hook_id.to_string())
         .bind(owner)
-        .bind(before.map(|b| b.to_string()))
-        .bind(before.map(|b| b.to_string()))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(strings(delivery_ids))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(delivery_from_row).collect()
+        convert(rows)
     }
 
-    async fn attempts(&self, owner: &str, delivery_id: Uuid) -> Result<Vec<Attempt>> {
-        let rows: Vec<AttemptRow> = sqlx::query_as(
-            "SELECT a.delivery_id, a.hook_id, a.attempted_at, a.status, a.error, a.duration_ms, a.response_body
-             FROM rest_hooks_attempts a JOIN rest_hooks_deliveries d ON d.id = a.delivery_id
-             WHERE a.delivery_id = $1 AND d.owner = $2 ORDER BY a.id DESC",
-        )
-        .bind(delivery_id.to_string())
-        .bind(owner)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(attempt_from_row).collect()
-    }
-
-    async fn retry(&self, owner: &str, delivery_id: Uuid) -> Result<bool> {
-        let retried = sqlx::query(
-            "UPDATE rest_hooks_deliveries SET state = 'pending', due_at = $1, leased_until = NULL
-             WHERE id = $2 AND owner = $3 AND state <> 'pending'",
-        )
-        .bind(now_millis())
-        .bind(delivery_id.to_string())
-        .bind(owner)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if retried > 0 {
+    async fn redeliver(&self, owner: &str, delivery_id: Uuid) -> Result<bool> {
+        let redelivered = self.shared_redeliver(owner, delivery_id).await?;
+        if redelivered {
             self.notify_queued();
         }
-        Ok(retried > 0)
+        Ok(redelivered)
     }
 
     async fn notices(&self) -> Result<Option<mpsc::Receiver<Notice>>> {
@@ -576,90 +461,33 @@ impl Store for PgStore {
     }
 }
 
-async fn listen(pool: &PgPool, channel: &str) -> sqlx::Result<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    // A lost connection is replaced by `relay`, which says that notices were lost.
-    listener.eager_reconnect(false);
-    listener.listen(channel).await?;
-    Ok(listener)
+/// A leased delivery with its hook's secrets, absent when the hook is gone.
+#[derive(sqlx::FromRow)]
+struct LeasedRow {
+    #[sqlx(flatten)]
+    delivery: DeliveryRow,
+    secret: Option<String>,
+    previous_secret: Option<String>,
+    previous_secret_until: Option<i64>,
+    active: Option<bool>,
 }
 
-/// Passes notifications on as notices until nobody receives them. A lost connection
-/// is replaced, with backoff, by a new one that listens again, and reported as
-/// [`Notice::Missed`]: what was notified in between is lost.
-async fn relay(
-    mut listener: PgListener,
-    pool: PgPool,
-    channel: String,
-    notices: mpsc::Sender<Notice>,
-) {
-    let mut backoff = Backoff::new(Duration::from_secs(30));
-    loop {
-        let lost = loop {
-            let received = tokio::select! {
-                received = listener.try_recv() => received,
-                () = notices.closed() => return,
-            };
-            match received {
-                Ok(Some(notification)) => match parse_notice(notification.payload()) {
-                    Some(notice) => {
-                        if notices.send(notice).await.is_err() {
-                            return;
-                        }
-                    }
-                    None => {
-                        tracing::debug!(payload = notification.payload(), "ignored a notification");
-                    }
-                },
-                Ok(None) => break None,
-                Err(error) => break Some(error),
-            }
-        };
-        tracing::warn!(error = ?lost, "lost the connection that listens for other processes' changes");
-        drop(listener);
-        listener = loop {
-            tokio::select! {
-                () = tokio::time::sleep(backoff.next_wait()) => {}
-                () = notices.closed() => return,
-            }
-            match listen(&pool, &channel).await {
-                Ok(listener) => break listener,
-                Err(error) => tracing::warn!(%error, "could not listen again yet"),
-            }
-        };
-        backoff.reset();
-        if notices.send(Notice::Missed).await.is_err() {
-            return;
-        }
+impl LeasedRow {
+    fn split(self) -> Result<(Delivery, Option<HookSecrets>)> {
+        let hook = self.secret.map(|secret| HookSecrets {
+            secret,
+            previous_secret: self.previous_secret,
+            previous_secret_until: self.previous_secret_until,
+            active: self.active.unwrap_or(false),
+        });
+        Ok((Delivery::try_from(self.delivery)?, hook))
     }
 }
 
-/// `queued`, or `hook <id>`, as `0004_notify.sql` sends them.
-fn parse_notice(payload: &str) -> Option<Notice> {
-    match payload.split_once(' ') {
-        None if payload == "queued" => Some(Notice::Queued),
-        Some(("hook", id)) => id.parse().ok().map(Notice::Hook),
-        _ => None,
-    }
+/// Ids as PostgreSQL takes them in a `text[]`.
+fn strings(ids: &[Uuid]) -> Vec<String> {
+    ids.iter().map(Uuid::to_string).collect()
 }
-
-/// A leased delivery row with its hook's secrets: `DeliveryRow`, then secret,
-/// previous_secret, previous_secret_until, active (absent when the hook is gone).
-type LeasedRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    String,
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<bool>,
-);
 
 /// Logs every attempt of the plan, marks its delivered deliveries, and ends the
 /// failing streak of the hooks that took one: one statement.
@@ -684,25 +512,9 @@ async fn record_successes(conn: &mut PgConnection, plan: &RecordPlan<'_>, now: i
     .bind(logged.iter().map(|a| i64::try_from(a.duration_ms).unwrap_or(i64::MAX)).collect::<Vec<_>>())
     .bind(logged.iter().map(|a| a.response_body.clone()).collect::<Vec<_>>())
     .bind(now)
-    .bind(&plan.delivered)
-    .bind(&plan.succeeding_hooks)
+    .bind(strings(&plan.delivered))
+    .bind(strings(&plan.succeeding_hooks))
     .execute(conn)
     .await?;
-    Ok(())
-}
-
-/// Deletes what belongs to a hook that is gone: its deliveries and their attempts.
-async fn delete_hook_rows(conn: &mut PgConnection, hook: &str) -> Result<()> {
-    sqlx::query(
-        "DELETE FROM rest_hooks_attempts WHERE delivery_id IN
-         (SELECT id FROM rest_hooks_deliveries WHERE hook_id = $1)",
-    )
-    .bind(hook)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("DELETE FROM rest_hooks_deliveries WHERE hook_id = $1")
-        .bind(hook)
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }

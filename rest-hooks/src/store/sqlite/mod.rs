@@ -1,6 +1,8 @@
 //! [`SqliteStore`]: hooks and the queue in one SQLite file, in WAL mode. The
 //! embedded default: one process, no server.
 
+mod checkpoint;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
@@ -14,38 +16,36 @@ use sqlx::sqlite::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::checkpoint::{Checkpointer, WRITER_CHECKPOINT_PAGES};
-use super::group_commit::{GroupCommit, WriteQueued};
-use super::sql::{
-    AttemptRow, DeliveryRow, HookRow, HookSecrets, Leased, RecordPlan, SecretsRow, WriteDeliveries,
-    attempt_from_row, delivery_from_row, hook_from_row, migrator, parse_id,
+use super::queue_rules::{HookSecrets, Leased, RecordPlan};
+use super::sql::group_commit::{GroupCommit, WriteQueued};
+use super::sql::rows::{
+    AttemptRow, DeliveryRow, HookRow, convert, select_attempts, select_deliveries, select_hooks,
 };
-use super::{Disable, Store, lease_millis, millis, now_millis};
-use crate::delivery::{Attempt, Delivery, HookChange, Outgoing, Recorded};
+use super::sql::{WriteDeliveries, migrator, shared_statements};
+use super::{Disable, Store};
+use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::Result;
 use crate::hook::Hook;
+use crate::queue::{Attempt, Delivery, HookChange, Outgoing, Recorded};
+use checkpoint::{Checkpointer, WRITER_CHECKPOINT_PAGES};
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "hooks", include_str!("migrations/sqlite/0001_hooks.sql")),
+    (1, "hooks", include_str!("migrations/0001_hooks.sql")),
     (
         2,
         "deliveries",
-        include_str!("migrations/sqlite/0002_deliveries.sql"),
+        include_str!("migrations/0002_deliveries.sql"),
     ),
-    (
-        3,
-        "attempts",
-        include_str!("migrations/sqlite/0003_attempts.sql"),
-    ),
+    (3, "attempts", include_str!("migrations/0003_attempts.sql")),
     (
         4,
         "fewer indexes",
-        include_str!("migrations/sqlite/0004_fewer_indexes.sql"),
+        include_str!("migrations/0004_fewer_indexes.sql"),
     ),
     (
         5,
         "attempt trigger",
-        include_str!("migrations/sqlite/0005_attempt_trigger.sql"),
+        include_str!("migrations/0005_attempt_trigger.sql"),
     ),
 ];
 
@@ -58,26 +58,6 @@ const SMALL_BATCH: usize = 16;
 /// How many deliveries one `INSERT` writes: 11 parameters a row stays well under
 /// SQLite's limit on bound parameters.
 const INSERT_CHUNK: usize = 1000;
-
-/// `SELECT` of a whole delivery row, then the rest of the query.
-macro_rules! select_deliveries {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, hook_id, owner, event, target, payload, state, attempts, created_at FROM rest_hooks_deliveries ",
-            $rest
-        )
-    };
-}
-
-/// `SELECT` of a whole hook row, then the rest of the query.
-macro_rules! select_hooks {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, owner, event, target, secret, active, created_at, metadata, disabled_reason FROM rest_hooks_hooks ",
-            $rest
-        )
-    };
-}
 
 /// A [`Store`] in a SQLite file.
 ///
@@ -164,14 +144,14 @@ impl SqliteStore {
             let mut fail = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "UPDATE rest_hooks_deliveries SET state = 'failed', leased_until = NULL WHERE id IN ",
             );
-            push_ids(&mut fail, leased.disabled.iter().cloned());
+            push_ids(&mut fail, leased.disabled.iter());
             fail.build().persistent(false).execute(&self.writer).await?;
         }
         if !leased.gone.is_empty() {
             let mut delete = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "DELETE FROM rest_hooks_deliveries WHERE id IN ",
             );
-            push_ids(&mut delete, leased.gone.iter().cloned());
+            push_ids(&mut delete, leased.gone.iter());
             delete
                 .build()
                 .persistent(false)
@@ -236,6 +216,13 @@ impl WriteQueued for SqlitePool {
     }
 }
 
+shared_statements!(
+    SqliteStore,
+    SqliteConnection,
+    read = readers,
+    write = writer
+);
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert_hook(&self, hook: &Hook) -> Result<()> {
@@ -258,36 +245,29 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>> {
-        let row: Option<HookRow> = sqlx::query_as(select_hooks!("WHERE id = ? AND owner = ?"))
-            .bind(id.to_string())
-            .bind(owner)
-            .fetch_optional(&self.readers)
-            .await?;
-        row.map(hook_from_row).transpose()
+    async fn get_hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>> {
+        self.shared_get_hook(owner, id).await
     }
 
-    async fn hooks(&self, owner: &str) -> Result<Vec<Hook>> {
-        let rows: Vec<HookRow> = sqlx::query_as(select_hooks!("WHERE owner = ? ORDER BY id"))
-            .bind(owner)
-            .fetch_all(&self.readers)
-            .await?;
-        rows.into_iter().map(hook_from_row).collect()
+    async fn get_hook_by_id(&self, id: Uuid) -> Result<Option<Hook>> {
+        self.shared_get_hook_by_id(id).await
+    }
+
+    async fn list_hooks(
+        &self,
+        owner: &str,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Hook>> {
+        self.shared_list_hooks(owner, after, limit).await
+    }
+
+    async fn list_active_hooks(&self) -> Result<Vec<Hook>> {
+        self.shared_list_active_hooks().await
     }
 
     async fn delete_hook(&self, owner: &str, id: Uuid) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
-        let deleted = sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = ? AND owner = ?")
-            .bind(id.to_string())
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted > 0 {
-            delete_hook_rows(&mut tx, &id.to_string()).await?;
-        }
-        tx.commit().await?;
-        Ok(deleted > 0)
+        self.shared_delete_hook(owner, id).await
     }
 
     async fn rotate_secret(
@@ -297,36 +277,8 @@ impl Store for SqliteStore {
         secret: &str,
         previous_until: OffsetDateTime,
     ) -> Result<Option<Hook>> {
-        let rotated = sqlx::query(
-            "UPDATE rest_hooks_hooks SET previous_secret = secret, previous_secret_until = ?, secret = ?
-             WHERE id = ? AND owner = ?",
-        )
-        .bind(millis(previous_until))
-        .bind(secret)
-        .bind(id.to_string())
-        .bind(owner)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        if rotated == 0 {
-            return Ok(None);
-        }
-        self.hook(owner, id).await
-    }
-
-    async fn active_hooks(&self) -> Result<Vec<Hook>> {
-        let rows: Vec<HookRow> = sqlx::query_as(select_hooks!("WHERE active ORDER BY id"))
-            .fetch_all(&self.readers)
-            .await?;
-        rows.into_iter().map(hook_from_row).collect()
-    }
-
-    async fn active_hook(&self, id: Uuid) -> Result<Option<Hook>> {
-        let row: Option<HookRow> = sqlx::query_as(select_hooks!("WHERE id = ? AND active"))
-            .bind(id.to_string())
-            .fetch_optional(&self.readers)
-            .await?;
-        row.map(hook_from_row).transpose()
+        self.shared_rotate_secret(owner, id, secret, previous_until)
+            .await
     }
 
     async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<()> {
@@ -347,7 +299,7 @@ impl Store for SqliteStore {
                  ORDER BY due_at LIMIT +?)
              RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at",
         )
-        .bind(now.saturating_add(lease_millis(lease)))
+        .bind(now.saturating_add(duration_millis(lease)))
         .bind(now)
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -357,17 +309,14 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         self.wrote();
-        let deliveries: Vec<Delivery> = rows
-            .into_iter()
-            .map(delivery_from_row)
-            .collect::<Result<_>>()?;
-        let mut hook_ids: Vec<String> = deliveries.iter().map(|d| d.hook_id.to_string()).collect();
+        let deliveries: Vec<Delivery> = convert(rows)?;
+        let mut hook_ids: Vec<Uuid> = deliveries.iter().map(|d| d.hook_id).collect();
         hook_ids.sort();
         hook_ids.dedup();
         let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "SELECT id, secret, previous_secret, previous_secret_until, active FROM rest_hooks_hooks WHERE id IN ",
         );
-        push_ids(&mut query, hook_ids.into_iter());
+        push_ids(&mut query, hook_ids.iter());
         let secrets: Vec<SecretsRow> = query
             .build_query_as()
             .persistent(false)
@@ -375,7 +324,7 @@ impl Store for SqliteStore {
             .await?;
         let by_hook: HashMap<String, HookSecrets> = secrets
             .into_iter()
-            .map(|(id, secret, previous, until, active)| (id, (secret, previous, until, active)))
+            .map(|row| (row.id, row.secrets))
             .collect();
         let leased = Leased::sort(
             deliveries.into_iter().map(|d| {
@@ -395,7 +344,7 @@ impl Store for SqliteStore {
         let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "UPDATE rest_hooks_deliveries SET leased_until = NULL WHERE id IN ",
         );
-        push_ids(&mut query, ids.iter().map(Uuid::to_string));
+        push_ids(&mut query, ids.iter());
         query
             .build()
             .persistent(false)
@@ -411,11 +360,7 @@ impl Store for SqliteStore {
         // A logged 2xx attempt marks its delivery delivered and ends its hook's
         // failing streak by trigger (0005): the usual batch, all delivered, is one
         // statement, atomic by itself.
-        let successes_only = plan.retries.is_empty()
-            && plan.failed.is_empty()
-            && plan.failing_hooks.is_empty()
-            && plan.gone_hooks.is_empty();
-        if successes_only && plan.logged.len() <= INSERT_CHUNK {
+        if plan.successes_only() && plan.logged.len() <= INSERT_CHUNK {
             insert_attempts(&mut *self.writer.acquire().await?, &plan.logged).await?;
             self.wrote();
             return Ok(Vec::new());
@@ -428,7 +373,7 @@ impl Store for SqliteStore {
         for hook in &plan.failing_hooks {
             let since: Option<Option<i64>> =
                 sqlx::query_scalar("SELECT failing_since FROM rest_hooks_hooks WHERE id = ?")
-                    .bind(hook)
+                    .bind(hook.to_string())
                     .fetch_optional(&mut *tx)
                     .await?;
             streaks.push(since.flatten());
@@ -443,7 +388,7 @@ impl Store for SqliteStore {
             )
             .bind(due_at)
             .bind(now)
-            .bind(id)
+            .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
         }
@@ -453,7 +398,7 @@ impl Store for SqliteStore {
                  WHERE id = ?",
             )
             .bind(now)
-            .bind(id)
+            .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
         }
@@ -461,7 +406,7 @@ impl Store for SqliteStore {
             sqlx::query("UPDATE rest_hooks_hooks SET failing_since = COALESCE(?, ?) WHERE id = ?")
                 .bind(since)
                 .bind(now)
-                .bind(hook)
+                .bind(hook.to_string())
                 .execute(&mut *tx)
                 .await?;
             let disabled = sqlx::query(
@@ -469,88 +414,76 @@ impl Store for SqliteStore {
                  WHERE id = ? AND active AND failing_since <= ?",
             )
             .bind(disable.reason())
-            .bind(hook)
+            .bind(hook.to_string())
             .bind(disable.cutoff(now))
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if disabled > 0 {
                 sqlx::query("UPDATE rest_hooks_deliveries SET state = 'failed' WHERE hook_id = ? AND state = 'pending'")
-                    .bind(hook)
+                    .bind(hook.to_string())
                     .execute(&mut *tx)
                     .await?;
-                changes.push(HookChange::Disabled(parse_id(hook)?));
+                changes.push(HookChange::Disabled(*hook));
             }
         }
         for hook in &plan.gone_hooks {
             sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = ?")
-                .bind(hook)
+                .bind(hook.to_string())
                 .execute(&mut *tx)
                 .await?;
-            delete_hook_rows(&mut tx, hook).await?;
-            changes.push(HookChange::Deleted(parse_id(hook)?));
+            Self::delete_hook_rows(&mut tx, &hook.to_string()).await?;
+            changes.push(HookChange::Deleted(*hook));
         }
         tx.commit().await?;
         self.wrote();
         Ok(changes)
     }
 
-    async fn delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>> {
-        let row: Option<DeliveryRow> =
-            sqlx::query_as(select_deliveries!("WHERE id = ? AND owner = ?"))
-                .bind(id.to_string())
-                .bind(owner)
-                .fetch_optional(&self.readers)
-                .await?;
-        row.map(delivery_from_row).transpose()
+    async fn get_delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>> {
+        self.shared_get_delivery(owner, id).await
     }
 
-    async fn deliveries(
+    async fn list_deliveries(
         &self,
         owner: &str,
         hook_id: Uuid,
         before: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<Delivery>> {
-        let rows: Vec<DeliveryRow> = sqlx::query_as(select_deliveries!(
-            "WHERE hook_id = ? AND owner = ? AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT +?"
-        ))
-        .bind(hook_id.to_string())
-        .bind(owner)
-        .bind(before.map(|b| b.to_string()))
-        .bind(before.map(|b| b.to_string()))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.into_iter().map(delivery_from_row).collect()
+        self.shared_list_deliveries(owner, hook_id, before, limit)
+            .await
     }
 
-    async fn attempts(&self, owner: &str, delivery_id: Uuid) -> Result<Vec<Attempt>> {
-        let rows: Vec<AttemptRow> = sqlx::query_as(
-            "SELECT a.delivery_id, a.hook_id, a.attempted_at, a.status, a.error, a.duration_ms, a.response_body
-             FROM rest_hooks_attempts a JOIN rest_hooks_deliveries d ON d.id = a.delivery_id
-             WHERE a.delivery_id = ? AND d.owner = ? ORDER BY a.id DESC",
-        )
-        .bind(delivery_id.to_string())
-        .bind(owner)
-        .fetch_all(&self.readers)
-        .await?;
-        rows.into_iter().map(attempt_from_row).collect()
+    async fn list_attempts(&self, owner: &str, delivery_ids: &[Uuid]) -> Result<Vec<Attempt>> {
+        if delivery_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query =
+            sqlx::QueryBuilder::<sqlx::Sqlite>::new(select_attempts!("WHERE d.owner = "));
+        query.push_bind(owner);
+        query.push(" AND a.delivery_id IN ");
+        push_ids(&mut query, delivery_ids.iter());
+        query.push(" ORDER BY a.id DESC");
+        let rows: Vec<AttemptRow> = query
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&self.readers)
+            .await?;
+        convert(rows)
     }
 
-    async fn retry(&self, owner: &str, delivery_id: Uuid) -> Result<bool> {
-        let retried = sqlx::query(
-            "UPDATE rest_hooks_deliveries SET state = 'pending', due_at = ?, leased_until = NULL
-             WHERE id = ? AND owner = ? AND state <> 'pending'",
-        )
-        .bind(now_millis())
-        .bind(delivery_id.to_string())
-        .bind(owner)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        Ok(retried > 0)
+    async fn redeliver(&self, owner: &str, delivery_id: Uuid) -> Result<bool> {
+        self.shared_redeliver(owner, delivery_id).await
     }
+}
+
+/// A hook's id and what leasing needs of it.
+#[derive(sqlx::FromRow)]
+struct SecretsRow {
+    id: String,
+    #[sqlx(flatten)]
+    secrets: HookSecrets,
 }
 
 /// Logs attempts, at most [`INSERT_CHUNK`] of them; a 2xx one marks its delivery
@@ -576,28 +509,12 @@ async fn insert_attempts(conn: &mut SqliteConnection, attempts: &[&Attempt]) -> 
     Ok(())
 }
 
-/// Deletes what belongs to a hook that is gone: its deliveries and their attempts.
-async fn delete_hook_rows(conn: &mut SqliteConnection, hook: &str) -> Result<()> {
-    sqlx::query(
-        "DELETE FROM rest_hooks_attempts WHERE delivery_id IN
-         (SELECT id FROM rest_hooks_deliveries WHERE hook_id = ?)",
-    )
-    .bind(hook)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("DELETE FROM rest_hooks_deliveries WHERE hook_id = ?")
-        .bind(hook)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// Appends `(?, ?, …)` with the ids bound.
-fn push_ids(query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, ids: impl Iterator<Item = String>) {
+fn push_ids<'a>(query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, ids: impl Iterator<Item = &'a Uuid>) {
     query.push("(");
     let mut list = query.separated(", ");
     for id in ids {
-        list.push_bind(id);
+        list.push_bind(id.to_string());
     }
     list.push_unseparated(")");
 }

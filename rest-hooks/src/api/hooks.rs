@@ -1,0 +1,93 @@
+//! The subscription resource: `/hooks` and `/events`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Api;
+use super::extract::{Body, Id, Owner, Query};
+use super::problem::Problem;
+use super::views::{HookView, Page, paged};
+use crate::hook::NewHook;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Subscription {
+    event: String,
+    target: String,
+    #[serde(default)]
+    metadata: Value,
+}
+
+pub(super) async fn subscribe(
+    State(api): State<Arc<Api>>,
+    Owner(owner): Owner,
+    Body(body): Body<Subscription>,
+) -> Result<impl IntoResponse, Problem> {
+    let hook = api
+        .hooks
+        .subscribe(NewHook::new(owner, body.event, body.target).metadata(body.metadata))
+        .await?;
+    let location =
+        HeaderValue::from_str(&format!("hooks/{}", hook.id)).map_err(|_| Problem::not_found())?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(HookView::new(hook, true)),
+    ))
+}
+
+pub(super) async fn list_hooks(
+    State(api): State<Arc<Api>>,
+    Owner(owner): Owner,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, Problem> {
+    let (limit, cursor) = page.parse()?;
+    let hooks = api.hooks.list_hooks(&owner, cursor, limit + 1).await?;
+    let (hooks, next_cursor) = paged(hooks, limit, |h| h.id);
+    let page: Vec<HookView> = hooks.into_iter().map(|h| HookView::new(h, false)).collect();
+    Ok(Json(json!({ "hooks": page, "next_cursor": next_cursor })))
+}
+
+pub(super) async fn get_hook(
+    State(api): State<Arc<Api>>,
+    Owner(owner): Owner,
+    Id(id): Id,
+) -> Result<Json<HookView>, Problem> {
+    let hook = api.hooks.get_hook(&owner, id).await?;
+    Ok(Json(HookView::new(hook, false)))
+}
+
+pub(super) async fn unsubscribe(
+    State(api): State<Arc<Api>>,
+    Owner(owner): Owner,
+    Id(id): Id,
+) -> Result<StatusCode, Problem> {
+    api.hooks.unsubscribe(&owner, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn rotate_secret(
+    State(api): State<Arc<Api>>,
+    Owner(owner): Owner,
+    Id(id): Id,
+) -> Result<Json<HookView>, Problem> {
+    let hook = api.hooks.rotate_secret(&owner, id).await?;
+    Ok(Json(HookView::new(hook, true)))
+}
+
+pub(super) async fn list_events(State(api): State<Arc<Api>>, Owner(_): Owner) -> Json<Value> {
+    let events: Vec<Value> = api
+        .hooks
+        .registry()
+        .events()
+        .iter()
+        .map(|e| json!({ "name": e.name, "raw": e.is_raw(), "all_owners": e.all_owners() }))
+        .collect();
+    Json(json!({ "events": events }))
+}

@@ -1,0 +1,217 @@
+//! [`HooksBuilder`]: every setting of [`Hooks`] with its default, and what `build`
+//! starts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, broadcast};
+
+use super::follower::Follower;
+use super::tasks::Tasks;
+use super::{Hooks, Inner};
+use crate::delivery::{Deliverer, Engine, EngineConfig, HttpDeliverer, RetrySchedule};
+use crate::error::{Error, Result};
+use crate::finder::{DefaultFinder, Finder};
+use crate::index::SharedIndex;
+use crate::registry::Registry;
+use crate::store::Store;
+use crate::target_policy::TargetPolicy;
+
+/// Builds [`Hooks`]; every setting has a documented default.
+pub struct HooksBuilder {
+    registry: &'static Registry,
+    store: Arc<dyn Store>,
+    finder: Box<dyn Finder>,
+    deliverer: Option<Arc<dyn Deliverer>>,
+    policy: TargetPolicy,
+    timeout: Duration,
+    per_host: usize,
+    max_payload: usize,
+    secret_grace: Duration,
+    config: EngineConfig,
+}
+
+impl HooksBuilder {
+    /// Attempts in flight at once in one process.
+    pub const DEFAULT_CONCURRENCY: usize = 64;
+    /// Requests in flight to one target host and port.
+    pub const DEFAULT_PER_HOST: usize = 16;
+    /// How long one HTTP attempt may take.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+    /// The largest payload that may be fired, in bytes (256 KiB).
+    pub const DEFAULT_MAX_PAYLOAD: usize = 256 * 1024;
+    /// How long a rotated-out secret keeps signing (24 hours).
+    pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
+    /// How often an idle engine looks for deliveries it was not woken for.
+    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+    /// How long a leased delivery stays taken.
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+    /// How long every delivery of a hook may fail before it is disabled (5 days).
+    pub const DEFAULT_DISABLE_AFTER: Duration = Duration::from_secs(5 * 86_400);
+
+    pub(super) fn new(registry: &'static Registry, store: Arc<dyn Store>) -> Self {
+        Self {
+            registry,
+            store,
+            finder: Box::new(DefaultFinder),
+            deliverer: None,
+            policy: TargetPolicy::default(),
+            timeout: Self::DEFAULT_TIMEOUT,
+            per_host: Self::DEFAULT_PER_HOST,
+            max_payload: Self::DEFAULT_MAX_PAYLOAD,
+            secret_grace: Self::DEFAULT_SECRET_GRACE,
+            config: EngineConfig {
+                concurrency: Self::DEFAULT_CONCURRENCY,
+                poll_interval: Self::DEFAULT_POLL_INTERVAL,
+                lease: Self::DEFAULT_LEASE,
+                batch: Self::DEFAULT_CONCURRENCY,
+                schedule: RetrySchedule::default(),
+                disable_after: Self::DEFAULT_DISABLE_AFTER,
+            },
+        }
+    }
+
+    /// Which hooks receive an event. Default: [`DefaultFinder`].
+    pub fn finder(mut self, finder: impl Finder) -> Self {
+        self.finder = Box::new(finder);
+        self
+    }
+
+    /// What sends a delivery. Default: an [`HttpDeliverer`] under the target
+    /// policy, with the [`timeout`](Self::timeout) and [`per_host`](Self::per_host)
+    /// limit.
+    pub fn deliverer(mut self, deliverer: impl Deliverer) -> Self {
+        self.deliverer = Some(Arc::new(deliverer));
+        self
+    }
+
+    /// Which targets may be subscribed and connected to (the SSRF guard). Default:
+    /// [`TargetPolicy::default`], public addresses only.
+    pub fn target_policy(mut self, policy: TargetPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How many attempts this process runs at once; `0` fires without delivering,
+    /// leaving the queue to other processes. Default:
+    /// [`DEFAULT_CONCURRENCY`](Self::DEFAULT_CONCURRENCY).
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.config.concurrency = concurrency;
+        self.config.batch = concurrency.max(2);
+        self
+    }
+
+    /// How many requests may be in flight to one target host. Default:
+    /// [`DEFAULT_PER_HOST`](Self::DEFAULT_PER_HOST).
+    pub fn per_host(mut self, per_host: usize) -> Self {
+        self.per_host = per_host;
+        self
+    }
+
+    /// How long one HTTP attempt may take. Default:
+    /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The largest payload that may be fired, in bytes. Default:
+    /// [`DEFAULT_MAX_PAYLOAD`](Self::DEFAULT_MAX_PAYLOAD).
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// When failed deliveries are attempted again. Default:
+    /// [`RetrySchedule::default`].
+    pub fn retry_schedule(mut self, schedule: RetrySchedule) -> Self {
+        self.config.schedule = schedule;
+        self
+    }
+
+    /// How long every delivery of a hook may fail before the hook is disabled.
+    /// Default: [`DEFAULT_DISABLE_AFTER`](Self::DEFAULT_DISABLE_AFTER).
+    pub fn disable_after(mut self, period: Duration) -> Self {
+        self.config.disable_after = period;
+        self
+    }
+
+    /// How long a rotated-out secret keeps signing. Default:
+    /// [`DEFAULT_SECRET_GRACE`](Self::DEFAULT_SECRET_GRACE).
+    pub fn secret_grace(mut self, grace: Duration) -> Self {
+        self.secret_grace = grace;
+        self
+    }
+
+    /// How often the engine looks for deliveries it was not woken for: retries
+    /// that came due, and on a store that does not notify (SQLite, memory) those
+    /// written by [`Hooks::fire_in`] or another process. A
+    /// [`PgStore`](crate::store::PgStore) wakes every process's engine when
+    /// deliveries are queued. Default:
+    /// [`DEFAULT_POLL_INTERVAL`](Self::DEFAULT_POLL_INTERVAL).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.config.poll_interval = interval;
+        self
+    }
+
+    /// How long a leased delivery stays taken before another worker may take it
+    /// (after a crash, say); keep it above the timeout. Default:
+    /// [`DEFAULT_LEASE`](Self::DEFAULT_LEASE).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self
+    }
+
+    /// Loads the active hooks into the in-memory index and starts the delivery
+    /// engine on the current tokio runtime; on a store that several processes share,
+    /// also follows their changes to it.
+    pub async fn build(self) -> Result<Hooks> {
+        // Listening starts before the index is loaded, so that no change falls
+        // between the two.
+        let notices = self.store.notices().await?;
+        let index = Arc::new(SharedIndex::new(self.store.list_active_hooks().await?));
+        let deliverer = match self.deliverer {
+            Some(deliverer) => deliverer,
+            None => Arc::new(
+                HttpDeliverer::new(self.policy.clone(), self.timeout, self.per_host)
+                    .map_err(Error::Client)?,
+            ),
+        };
+        let tasks = Tasks::new();
+        let wake = Arc::new(Notify::new());
+        let (observers, _) = broadcast::channel(1024);
+        if self.config.concurrency > 0 {
+            let engine = Arc::new(Engine {
+                store: Arc::clone(&self.store),
+                deliverer,
+                index: Arc::clone(&index),
+                observers: observers.clone(),
+                wake: Arc::clone(&wake),
+                config: self.config,
+            });
+            tasks.spawn("delivery engine", engine.run(tasks.stop_signal()));
+        }
+        if let Some(notices) = notices {
+            let follower = Follower {
+                store: Arc::clone(&self.store),
+                index: Arc::clone(&index),
+                wake: Arc::clone(&wake),
+            };
+            tasks.spawn("follower", follower.run(notices, tasks.stop_signal()));
+        }
+        Ok(Hooks {
+            inner: Arc::new(Inner {
+                registry: self.registry,
+                store: self.store,
+                finder: self.finder,
+                policy: self.policy,
+                max_payload: self.max_payload,
+                secret_grace: self.secret_grace,
+                index,
+                wake,
+                observers,
+                tasks,
+            }),
+        })
+    }
+}

@@ -1,0 +1,145 @@
+//! Firing: an event becomes one delivery per hook that the finder picks from the
+//! in-memory index, queued in the store.
+
+use serde::Serialize;
+
+use super::Hooks;
+use crate::error::{Error, Result};
+use crate::event::{Audience, Event, EventSpec, Raw};
+use crate::finder::Firing;
+use crate::model::{HookInfo, HookModel, default_payload};
+use crate::queue::Delivery;
+
+impl Hooks {
+    /// Fires the `created` event of the model, if the table maps one. Returns how
+    /// many deliveries were queued.
+    pub async fn created<M: HookModel>(&self, model: &M) -> Result<usize> {
+        self.action(model, "created").await
+    }
+
+    /// Fires the `updated` event of the model, if the table maps one.
+    pub async fn updated<M: HookModel>(&self, model: &M) -> Result<usize> {
+        self.action(model, "updated").await
+    }
+
+    /// Fires the `deleted` event of the model, if the table maps one; send the last
+    /// values of the model.
+    pub async fn deleted<M: HookModel>(&self, model: &M) -> Result<usize> {
+        self.action(model, "deleted").await
+    }
+
+    /// Fires a model event by its type, such as a custom action:
+    /// `hooks.fire(BookRead, &book)`.
+    pub async fn fire<E: Event>(&self, _event: E, model: &E::Model) -> Result<usize>
+    where
+        E::Model: HookModel + Sized,
+    {
+        let spec = self.spec(E::NAME)?;
+        self.enqueue(self.model_deliveries(spec, model)?).await
+    }
+
+    /// Fires a raw event with any payload, to the hooks of `audience`:
+    /// `Audience::Owner("42")` or `Audience::Everyone`.
+    pub async fn fire_raw<E, P>(
+        &self,
+        _event: E,
+        payload: &P,
+        audience: Audience<'_>,
+    ) -> Result<usize>
+    where
+        E: Event<Model = Raw>,
+        P: Serialize + ?Sized,
+    {
+        let spec = self.spec(E::NAME)?;
+        self.enqueue(self.raw_deliveries(spec, payload, audience)?)
+            .await
+    }
+
+    async fn action<M: HookModel>(&self, model: &M, action: &str) -> Result<usize> {
+        match self.inner.registry.for_action(M::APP, M::MODEL, action) {
+            Some(spec) => self.enqueue(self.model_deliveries(spec, model)?).await,
+            None => Ok(0),
+        }
+    }
+
+    pub(super) fn spec(&self, name: &str) -> Result<&'static EventSpec> {
+        self.inner
+            .registry
+            .get(name)
+            .ok_or_else(|| Error::UnknownEvent(name.to_owned()))
+    }
+
+    /// The deliveries of a model event: one per hook the finder picks, with the
+    /// model's payload for that hook.
+    pub(super) fn model_deliveries<M: HookModel>(
+        &self,
+        spec: &'static EventSpec,
+        model: &M,
+    ) -> Result<Vec<Delivery>> {
+        let owner;
+        let audience = if spec.all_owners() {
+            Audience::Everyone
+        } else {
+            owner = model.owner();
+            owner.as_deref().map_or(Audience::Nobody, Audience::Owner)
+        };
+        self.build_deliveries(spec, audience, |hook| model.payload(hook))
+    }
+
+    pub(super) fn raw_deliveries<P: Serialize + ?Sized>(
+        &self,
+        spec: &'static EventSpec,
+        payload: &P,
+        audience: Audience<'_>,
+    ) -> Result<Vec<Delivery>> {
+        self.build_deliveries(spec, audience, |hook| default_payload(hook, payload))
+    }
+
+    fn build_deliveries(
+        &self,
+        spec: &'static EventSpec,
+        audience: Audience<'_>,
+        payload: impl Fn(&HookInfo<'_>) -> serde_json::Result<serde_json::Value>,
+    ) -> Result<Vec<Delivery>> {
+        let hooks = {
+            let index = self.inner.index.read();
+            let Some(subscribers) = index.subscribers(spec.name) else {
+                return Ok(Vec::new());
+            };
+            let firing = Firing {
+                event: spec,
+                audience,
+            };
+            self.inner.finder.find(&firing, subscribers)
+        };
+        hooks
+            .iter()
+            .map(|hook| {
+                let id = hook.id.to_string();
+                let info = HookInfo {
+                    id: &id,
+                    event: &hook.event,
+                    target: &hook.target,
+                };
+                let body = serde_json::to_vec(&payload(&info)?)?;
+                if body.len() > self.inner.max_payload {
+                    return Err(Error::PayloadTooLarge {
+                        size: body.len(),
+                        limit: self.inner.max_payload,
+                    });
+                }
+                Ok(Delivery::new(hook, body))
+            })
+            .collect()
+    }
+
+    async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<usize> {
+        if deliveries.is_empty() {
+            return Ok(0);
+        }
+        let count = deliveries.len();
+        self.inner.store.enqueue(deliveries).await?;
+        self.wake();
+        Ok(count)
+    }
+}

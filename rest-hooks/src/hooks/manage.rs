@@ -1,0 +1,114 @@
+//! Managing subscriptions and reading the delivery log: what the management API
+//! calls, each scoped to one owner.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::Hooks;
+use crate::error::{Error, Result};
+use crate::hook::{Hook, NewHook, generate_secret};
+use crate::queue::{Attempt, Delivery};
+
+impl Hooks {
+    /// Subscribes a target to an event for an owner.
+    ///
+    /// Errors: [`Error::UnknownEvent`], [`Error::InvalidTarget`],
+    /// [`Error::TargetNotAllowed`], [`Error::InvalidSecret`]; nothing is stored then.
+    pub async fn subscribe(&self, new: NewHook) -> Result<Hook> {
+        let hook = new
+            .into_hook(self.inner.registry, &self.inner.policy)
+            .await?;
+        self.inner.store.insert_hook(&hook).await?;
+        self.inner.index.put(hook.clone());
+        Ok(hook)
+    }
+
+    /// Deletes the owner's hook with its deliveries; [`Error::HookNotFound`] when
+    /// the owner has none with this id.
+    pub async fn unsubscribe(&self, owner: &str, id: Uuid) -> Result<()> {
+        // The delete is scoped to the owner: another owner's hook is not found.
+        if !self.inner.store.delete_hook(owner, id).await? {
+            return Err(Error::HookNotFound(id));
+        }
+        self.inner.index.delete(id);
+        Ok(())
+    }
+
+    /// The owner's hook; [`Error::HookNotFound`] when the owner has none with this
+    /// id.
+    pub async fn get_hook(&self, owner: &str, id: Uuid) -> Result<Hook> {
+        self.inner
+            .store
+            .get_hook(owner, id)
+            .await?
+            .ok_or(Error::HookNotFound(id))
+    }
+
+    /// The owner's hooks, oldest first: at most `limit`, after the hook `after`
+    /// when given (the last id of the previous page).
+    pub async fn list_hooks(
+        &self,
+        owner: &str,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Hook>> {
+        self.inner.store.list_hooks(owner, after, limit).await
+    }
+
+    /// Gives the owner's hook a new secret. The old one keeps signing alongside it
+    /// (a second signature in `webhook-signature`) for the
+    /// [grace period](super::HooksBuilder::secret_grace), so receivers can switch
+    /// over.
+    pub async fn rotate_secret(&self, owner: &str, id: Uuid) -> Result<Hook> {
+        let secret = generate_secret()?;
+        let until = OffsetDateTime::now_utc() + self.inner.secret_grace;
+        self.inner
+            .store
+            .rotate_secret(owner, id, &secret, until)
+            .await?
+            .ok_or(Error::HookNotFound(id))
+    }
+
+    /// The owner's delivery; [`Error::DeliveryNotFound`] when the owner has none
+    /// with this id.
+    pub async fn get_delivery(&self, owner: &str, id: Uuid) -> Result<Delivery> {
+        self.inner
+            .store
+            .get_delivery(owner, id)
+            .await?
+            .ok_or(Error::DeliveryNotFound(id))
+    }
+
+    /// The owner's hook's deliveries, newest first: at most `limit`, older than
+    /// `before` when given (the last id of the previous page).
+    pub async fn list_deliveries(
+        &self,
+        owner: &str,
+        hook_id: Uuid,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>> {
+        self.get_hook(owner, hook_id).await?;
+        self.inner
+            .store
+            .list_deliveries(owner, hook_id, before, limit)
+            .await
+    }
+
+    /// The attempts at the owner's deliveries, each delivery's newest first: when,
+    /// status or error, how long, and the start of the response. A delivery of
+    /// another owner has none.
+    pub async fn list_attempts(&self, owner: &str, delivery_ids: &[Uuid]) -> Result<Vec<Attempt>> {
+        self.inner.store.list_attempts(owner, delivery_ids).await
+    }
+
+    /// Sends the owner's delivery again, now, by hand: one that failed, or even one
+    /// that was delivered. A pending one is left as it is.
+    pub async fn redeliver(&self, owner: &str, delivery_id: Uuid) -> Result<()> {
+        self.get_delivery(owner, delivery_id).await?;
+        if self.inner.store.redeliver(owner, delivery_id).await? {
+            self.wake();
+        }
+        Ok(())
+    }
+}

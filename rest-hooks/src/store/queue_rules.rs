@@ -1,0 +1,153 @@
+//! The rules of the queue that every store follows, written once: which leased
+//! deliveries are sent and with which secrets, and what a batch of recorded
+//! attempts changes.
+
+use uuid::Uuid;
+
+use crate::clock::millis;
+use crate::queue::{Attempt, Delivery, Next, Outgoing, Recorded};
+
+/// What leasing needs of a delivery's hook.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "sql", derive(sqlx::FromRow))]
+pub(super) struct HookSecrets {
+    pub(super) secret: String,
+    pub(super) previous_secret: Option<String>,
+    /// When the previous secret stops signing, in milliseconds.
+    pub(super) previous_secret_until: Option<i64>,
+    pub(super) active: bool,
+}
+
+impl HookSecrets {
+    /// The secrets that sign the hook's deliveries at `now`: the current one, and
+    /// the previous one while its grace period lasts.
+    fn signing(self, now: i64) -> Vec<String> {
+        let mut valid = vec![self.secret];
+        if let (Some(previous), Some(until)) = (self.previous_secret, self.previous_secret_until)
+            && until > now
+        {
+            valid.push(previous);
+        }
+        valid
+    }
+}
+
+/// Leased deliveries sorted by their hook. Only those of an active hook are sent,
+/// signed with its secrets; those fired from an index that did not know yet that
+/// their hook was disabled or deleted (in another process, say) are not.
+pub(super) struct Leased {
+    /// To send, with the secrets that sign them now.
+    pub(super) outgoing: Vec<Outgoing>,
+    /// Of a disabled hook: they fail, as its pending deliveries did.
+    pub(super) disabled: Vec<Uuid>,
+    /// Of a deleted hook: they go, as its deliveries did.
+    pub(super) gone: Vec<Uuid>,
+}
+
+impl Leased {
+    /// Sorts leased deliveries, each with its hook's secrets (`None` when the hook
+    /// is gone), at `now` in milliseconds.
+    pub(super) fn sort(
+        rows: impl IntoIterator<Item = (Delivery, Option<HookSecrets>)>,
+        now: i64,
+    ) -> Self {
+        let mut leased = Leased {
+            outgoing: Vec::new(),
+            disabled: Vec::new(),
+            gone: Vec::new(),
+        };
+        for (delivery, hook) in rows {
+            match hook {
+                Some(hook) if hook.active => leased.outgoing.push(Outgoing {
+                    secrets: hook.signing(now),
+                    delivery,
+                }),
+                Some(_) => leased.disabled.push(delivery.id),
+                None => leased.gone.push(delivery.id),
+            }
+        }
+        leased
+    }
+
+    /// Whether some leased deliveries are not sent.
+    pub(super) fn has_unsendable(&self) -> bool {
+        !self.disabled.is_empty() || !self.gone.is_empty()
+    }
+}
+
+/// What a batch of recorded attempts changes, in the parts that a store writes
+/// together.
+pub(super) struct RecordPlan<'a> {
+    /// Attempts to log (all but those whose hook is gone).
+    pub(super) logged: Vec<&'a Attempt>,
+    /// Deliveries that were delivered.
+    pub(super) delivered: Vec<Uuid>,
+    /// Hooks that took a delivery and failed none in this batch: their failing
+    /// streak ends.
+    pub(super) succeeding_hooks: Vec<Uuid>,
+    /// Deliveries to retry, with when (milliseconds).
+    pub(super) retries: Vec<(Uuid, i64)>,
+    /// Deliveries given up on.
+    pub(super) failed: Vec<Uuid>,
+    /// Hooks with a failed attempt: their failing streak starts or goes on.
+    pub(super) failing_hooks: Vec<Uuid>,
+    /// Hooks gone (410): deleted with their deliveries.
+    pub(super) gone_hooks: Vec<Uuid>,
+}
+
+impl<'a> RecordPlan<'a> {
+    pub(super) fn new(recorded: &'a [Recorded]) -> Self {
+        let mut plan = RecordPlan {
+            logged: Vec::new(),
+            delivered: Vec::new(),
+            succeeding_hooks: Vec::new(),
+            retries: Vec::new(),
+            failed: Vec::new(),
+            failing_hooks: Vec::new(),
+            gone_hooks: Vec::new(),
+        };
+        for Recorded { attempt, next } in recorded {
+            let (delivery, hook) = (attempt.delivery_id, attempt.hook_id);
+            match next {
+                Next::HookGone => {
+                    plan.gone_hooks.push(hook);
+                    continue;
+                }
+                Next::Delivered => {
+                    plan.delivered.push(delivery);
+                    plan.succeeding_hooks.push(hook);
+                }
+                Next::RetryAt(at) => {
+                    plan.retries.push((delivery, millis(*at)));
+                    plan.failing_hooks.push(hook);
+                }
+                Next::Failed => {
+                    plan.failed.push(delivery);
+                    plan.failing_hooks.push(hook);
+                }
+            }
+            plan.logged.push(attempt);
+        }
+        for hooks in [
+            &mut plan.failing_hooks,
+            &mut plan.succeeding_hooks,
+            &mut plan.gone_hooks,
+        ] {
+            hooks.sort();
+            hooks.dedup();
+        }
+        // A hook that succeeded and failed in one batch is judged by its failure.
+        plan.succeeding_hooks
+            .retain(|h| plan.failing_hooks.binary_search(h).is_err());
+        plan
+    }
+
+    /// Whether every attempt of the batch delivered: the usual batch, which a store
+    /// can write in one statement.
+    pub(super) fn successes_only(&self) -> bool {
+        self.retries.is_empty()
+            && self.failed.is_empty()
+            && self.failing_hooks.is_empty()
+            && self.gone_hooks.is_empty()
+    }
+}
