@@ -233,3 +233,48 @@ async fn a_process_whose_connections_are_cut_reconnects_listens_again_and_loses_
     cut.shutdown(Duration::from_secs(5)).await;
     assert_eq!(receiver.pending(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_or_re_enabled_hook_reaches_the_other_process_index() {
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let web = process(&schema, "web", 0).await;
+    let worker = process(&schema, "worker", 16).await;
+    let mut changes = worker.index_changes();
+    let hook = subscribe(&web, &receiver).await;
+    seen(&mut changes, IndexChange::Added(hook.id)).await;
+
+    // Written the way a change by another process is: straight to the row. Only
+    // the trigger tells the worker.
+    let store = PgStore::connect_with(schema.options()).await.unwrap();
+    let moved = receiver.target("/moved");
+    sqlx::query("UPDATE rest_hooks_hooks SET target = $1 WHERE id = $2")
+        .bind(&moved)
+        .bind(hook.id.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    seen(&mut changes, IndexChange::Changed(hook.id)).await;
+    assert_eq!(worker.created(&order(1)).await.unwrap(), 1);
+    assert_eq!(receiver.next().await.path, "/moved");
+
+    for (active, change) in [
+        (false, IndexChange::Removed(hook.id)),
+        (true, IndexChange::Added(hook.id)),
+    ] {
+        sqlx::query("UPDATE rest_hooks_hooks SET active = $1 WHERE id = $2")
+            .bind(active)
+            .bind(hook.id.to_string())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        seen(&mut changes, change).await;
+    }
+    assert_eq!(worker.created(&order(2)).await.unwrap(), 1);
+    assert_eq!(receiver.next().await.body["data"]["id"], 2);
+
+    web.shutdown(Duration::from_secs(5)).await;
+    worker.shutdown(Duration::from_secs(5)).await;
+}

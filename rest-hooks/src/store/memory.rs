@@ -296,8 +296,8 @@ impl Store for MemoryStore {
     }
 
     async fn record(&self, recorded: &[Recorded], disable: &Disable) -> Result<Vec<HookChange>> {
-        let plan = RecordPlan::new(recorded);
-        let now = now_millis();
+        let plan = RecordPlan::new(recorded, now_millis());
+        let now = plan.now;
         let mut state = self.state();
         let mut changes = Vec::new();
         for attempt in &plan.logged {

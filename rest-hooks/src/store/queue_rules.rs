@@ -78,6 +78,8 @@ impl Leased {
 /// What a batch of recorded attempts changes, in the parts that a store writes
 /// together.
 pub(super) struct RecordPlan<'a> {
+    /// When the batch is recorded, by the store's clock (milliseconds).
+    pub(super) now: i64,
     /// Attempts to log (all but those whose hook is gone).
     pub(super) logged: Vec<&'a Attempt>,
     /// Deliveries that were delivered.
@@ -96,8 +98,10 @@ pub(super) struct RecordPlan<'a> {
 }
 
 impl<'a> RecordPlan<'a> {
-    pub(super) fn new(recorded: &'a [Recorded]) -> Self {
+    /// The plan of recording `recorded` at `now`.
+    pub(super) fn new(recorded: &'a [Recorded], now: i64) -> Self {
         let mut plan = RecordPlan {
+            now,
             logged: Vec::new(),
             delivered: Vec::new(),
             succeeding_hooks: Vec::new(),

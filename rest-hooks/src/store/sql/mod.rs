@@ -1,5 +1,5 @@
 //! What the SQL stores share: rows decoded by name, the statements both dialects
-//! run alike (written once, in [`shared_statements!`]), writing deliveries into a
+//! run alike (written once, in `sql_store!`), writing deliveries into a
 //! caller's transaction, group commit, and the migrator.
 
 pub(super) mod group_commit;
@@ -19,73 +19,32 @@ pub trait WriteDeliveries: Send {
     async fn write_deliveries(&mut self, deliveries: &[Delivery]) -> Result<()>;
 }
 
-/// Implements, on a SQL store, the statements whose text and handling are the same
-/// in SQLite and PostgreSQL (both take `$n` parameters). A macro rather than code
-/// generic over the database, so that each backend keeps its concrete types:
-/// `$read` and `$write` name its pools for reads and writes, `$conn` its
-/// connection type.
-macro_rules! shared_statements {
-    ($store:ty, $conn:ty, read = $read:ident, write = $write:ident) => {
+/// Implements [`Store`](crate::store::Store) for a SQL store: the statements whose
+/// text and handling are the same in SQLite and PostgreSQL (both take `$n`
+/// parameters) written here once, and the rest handed to the backend's own
+/// methods (`enqueue_deliveries`, `lease_due`,
+/// `release_leased`, `record_batch`, `list_attempt_rows`, `listen_for_notices`,
+/// and `queued_again` after a redelivery). A macro rather than code generic over
+/// the database, so that each backend keeps its concrete types: `$read` and
+/// `$write` name its pools for reads and writes, `$conn` its connection type,
+/// `$metadata` how it takes the JSON metadata as the 8th parameter.
+macro_rules! sql_store {
+    ($store:ty, $conn:ty, read = $read:ident, write = $write:ident, metadata = $metadata:literal) => {
         impl $store {
-            async fn shared_get_hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>> {
-                let row: Option<HookRow> = sqlx::query_as(select_hooks!("WHERE id = $1 AND owner = $2"))
-                    .bind(id.to_string())
-                    .bind(owner)
-                    .fetch_optional(&self.$read)
+            /// Deletes a hook that answered `410 Gone`, with its deliveries and
+            /// their attempts.
+            async fn delete_gone_hook(conn: &mut $conn, hook: uuid::Uuid) -> $crate::error::Result<()> {
+                let hook = hook.to_string();
+                sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = $1")
+                    .bind(&hook)
+                    .execute(&mut *conn)
                     .await?;
-                row.map(Hook::try_from).transpose()
-            }
-
-            async fn shared_get_hook_by_id(&self, id: Uuid) -> Result<Option<Hook>> {
-                let row: Option<HookRow> = sqlx::query_as(select_hooks!("WHERE id = $1"))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.$read)
-                    .await?;
-                row.map(Hook::try_from).transpose()
-            }
-
-            async fn shared_list_hooks(
-                &self,
-                owner: &str,
-                after: Option<Uuid>,
-                limit: usize,
-            ) -> Result<Vec<Hook>> {
-                let rows: Vec<HookRow> = sqlx::query_as(select_hooks!(
-                    "WHERE owner = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
-                ))
-                .bind(owner)
-                .bind(after.map(|a| a.to_string()))
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(&self.$read)
-                .await?;
-                convert(rows)
-            }
-
-            async fn shared_list_active_hooks(&self) -> Result<Vec<Hook>> {
-                let rows: Vec<HookRow> = sqlx::query_as(select_hooks!("WHERE active ORDER BY id"))
-                    .fetch_all(&self.$read)
-                    .await?;
-                convert(rows)
-            }
-
-            async fn shared_delete_hook(&self, owner: &str, id: Uuid) -> Result<bool> {
-                let mut tx = self.$write.begin().await?;
-                let deleted = sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = $1 AND owner = $2")
-                    .bind(id.to_string())
-                    .bind(owner)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if deleted > 0 {
-                    Self::delete_hook_rows(&mut tx, &id.to_string()).await?;
-                }
-                tx.commit().await?;
-                Ok(deleted > 0)
+                Self::delete_hook_rows(conn, &hook).await
             }
 
             /// Deletes what belongs to a hook that is gone: its deliveries and
             /// their attempts.
-            async fn delete_hook_rows(conn: &mut $conn, hook: &str) -> Result<()> {
+            async fn delete_hook_rows(conn: &mut $conn, hook: &str) -> $crate::error::Result<()> {
                 sqlx::query(
                     "DELETE FROM rest_hooks_attempts WHERE delivery_id IN
                      (SELECT id FROM rest_hooks_deliveries WHERE hook_id = $1)",
@@ -100,18 +59,78 @@ macro_rules! shared_statements {
                 Ok(())
             }
 
-            async fn shared_rotate_secret(
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn get_hook(&self, owner: &str, id: uuid::Uuid) -> $crate::error::Result<Option<$crate::hook::Hook>> {
+                let row: Option<$crate::store::sql::rows::HookRow> = sqlx::query_as($crate::store::sql::rows::select_hooks!("WHERE id = $1 AND owner = $2"))
+                    .bind(id.to_string())
+                    .bind(owner)
+                    .fetch_optional(&self.$read)
+                    .await?;
+                row.map($crate::hook::Hook::try_from).transpose()
+            }
+
+            async fn get_hook_by_id(&self, id: uuid::Uuid) -> $crate::error::Result<Option<$crate::hook::Hook>> {
+                let row: Option<$crate::store::sql::rows::HookRow> = sqlx::query_as($crate::store::sql::rows::select_hooks!("WHERE id = $1"))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.$read)
+                    .await?;
+                row.map($crate::hook::Hook::try_from).transpose()
+            }
+
+            async fn list_hooks(
                 &self,
                 owner: &str,
-                id: Uuid,
+                after: Option<uuid::Uuid>,
+                limit: usize,
+            ) -> $crate::error::Result<Vec<$crate::hook::Hook>> {
+                let rows: Vec<$crate::store::sql::rows::HookRow> = sqlx::query_as($crate::store::sql::rows::select_hooks!(
+                    "WHERE owner = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+                ))
+                .bind(owner)
+                .bind(after.map(|a| a.to_string()))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.$read)
+                .await?;
+                $crate::store::sql::rows::convert(rows)
+            }
+
+            async fn list_active_hooks(&self) -> $crate::error::Result<Vec<$crate::hook::Hook>> {
+                let rows: Vec<$crate::store::sql::rows::HookRow> = sqlx::query_as($crate::store::sql::rows::select_hooks!("WHERE active ORDER BY id"))
+                    .fetch_all(&self.$read)
+                    .await?;
+                $crate::store::sql::rows::convert(rows)
+            }
+
+            async fn delete_hook(&self, owner: &str, id: uuid::Uuid) -> $crate::error::Result<bool> {
+                let mut tx = self.$write.begin().await?;
+                let deleted = sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = $1 AND owner = $2")
+                    .bind(id.to_string())
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if deleted > 0 {
+                    Self::delete_hook_rows(&mut tx, &id.to_string()).await?;
+                }
+                tx.commit().await?;
+                Ok(deleted > 0)
+            }
+
+            async fn rotate_secret(
+                &self,
+                owner: &str,
+                id: uuid::Uuid,
                 secret: &str,
-                previous_until: OffsetDateTime,
-            ) -> Result<Option<Hook>> {
+                previous_until: time::OffsetDateTime,
+            ) -> $crate::error::Result<Option<$crate::hook::Hook>> {
                 let rotated = sqlx::query(
                     "UPDATE rest_hooks_hooks SET previous_secret = secret, previous_secret_until = $1, secret = $2
                      WHERE id = $3 AND owner = $4",
                 )
-                .bind(millis(previous_until))
+                .bind($crate::clock::millis(previous_until))
                 .bind(secret)
                 .bind(id.to_string())
                 .bind(owner)
@@ -121,29 +140,29 @@ macro_rules! shared_statements {
                 if rotated == 0 {
                     return Ok(None);
                 }
-                self.shared_get_hook(owner, id).await
+                $crate::store::Store::get_hook(self, owner, id).await
             }
 
-            async fn shared_get_delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>> {
-                let row: Option<DeliveryRow> =
-                    sqlx::query_as(select_deliveries!("WHERE id = $1 AND owner = $2"))
+            async fn get_delivery(&self, owner: &str, id: uuid::Uuid) -> $crate::error::Result<Option<$crate::queue::Delivery>> {
+                let row: Option<$crate::store::sql::rows::DeliveryRow> =
+                    sqlx::query_as($crate::store::sql::rows::select_deliveries!("WHERE id = $1 AND owner = $2"))
                         .bind(id.to_string())
                         .bind(owner)
                         .fetch_optional(&self.$read)
                         .await?;
-                row.map(Delivery::try_from).transpose()
+                row.map($crate::queue::Delivery::try_from).transpose()
             }
 
-            async fn shared_list_deliveries(
+            async fn list_deliveries(
                 &self,
                 owner: &str,
-                hook_id: Uuid,
-                before: Option<Uuid>,
+                hook_id: uuid::Uuid,
+                before: Option<uuid::Uuid>,
                 limit: usize,
-            ) -> Result<Vec<Delivery>> {
+            ) -> $crate::error::Result<Vec<$crate::queue::Delivery>> {
                 // `LIMIT +$4`, not `LIMIT $4`: SQLite plans with a bare parameter's
                 // value, so each new limit would compile the statement again.
-                let rows: Vec<DeliveryRow> = sqlx::query_as(select_deliveries!(
+                let rows: Vec<$crate::store::sql::rows::DeliveryRow> = sqlx::query_as($crate::store::sql::rows::select_deliveries!(
                     "WHERE hook_id = $1 AND owner = $2 AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT +$4"
                 ))
                 .bind(hook_id.to_string())
@@ -152,28 +171,91 @@ macro_rules! shared_statements {
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(&self.$read)
                 .await?;
-                convert(rows)
+                $crate::store::sql::rows::convert(rows)
             }
 
-            /// Makes the delivery due now; `true` when it was not pending.
-            async fn shared_redeliver(&self, owner: &str, delivery_id: Uuid) -> Result<bool> {
+            async fn redeliver(&self, owner: &str, delivery_id: uuid::Uuid) -> $crate::error::Result<bool> {
                 let redelivered = sqlx::query(
                     "UPDATE rest_hooks_deliveries SET state = 'pending', due_at = $1, leased_until = NULL
                      WHERE id = $2 AND owner = $3 AND state <> 'pending'",
                 )
-                .bind(now_millis())
+                .bind($crate::clock::now_millis())
                 .bind(delivery_id.to_string())
                 .bind(owner)
                 .execute(&self.$write)
                 .await?
                 .rows_affected();
+                if redelivered > 0 {
+                    self.queued_again();
+                }
                 Ok(redelivered > 0)
+            }
+
+            async fn insert_hook(&self, hook: &$crate::hook::Hook) -> $crate::error::Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO rest_hooks_hooks
+                     (id, owner, event, target, secret, active, created_at, metadata, disabled_reason)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, ",
+                    $metadata,
+                    ", $9)"
+                ))
+                .bind(hook.id.to_string())
+                .bind(&hook.owner)
+                .bind(&hook.event)
+                .bind(&hook.target)
+                .bind(&hook.secret)
+                .bind(hook.active)
+                .bind($crate::clock::millis(hook.created_at))
+                .bind(hook.metadata.to_string())
+                .bind(&hook.disabled_reason)
+                .execute(&self.$write)
+                .await?;
+                Ok(())
+            }
+
+            async fn enqueue(&self, deliveries: Vec<$crate::queue::Delivery>) -> $crate::error::Result<()> {
+                self.enqueue_deliveries(deliveries).await
+            }
+
+            async fn lease(
+                &self,
+                limit: usize,
+                lease: std::time::Duration,
+            ) -> $crate::error::Result<Vec<$crate::queue::Outgoing>> {
+                self.lease_due(limit, lease).await
+            }
+
+            async fn release(&self, ids: &[uuid::Uuid]) -> $crate::error::Result<()> {
+                self.release_leased(ids).await
+            }
+
+            async fn record(
+                &self,
+                recorded: &[$crate::queue::Recorded],
+                disable: &$crate::store::Disable,
+            ) -> $crate::error::Result<Vec<$crate::queue::HookChange>> {
+                let plan = $crate::store::queue_rules::RecordPlan::new(recorded, $crate::clock::now_millis());
+                self.record_batch(&plan, disable).await
+            }
+
+            async fn list_attempts(
+                &self,
+                owner: &str,
+                delivery_ids: &[uuid::Uuid],
+            ) -> $crate::error::Result<Vec<$crate::queue::Attempt>> {
+                self.list_attempt_rows(owner, delivery_ids).await
+            }
+
+            async fn notices(
+                &self,
+            ) -> $crate::error::Result<Option<tokio::sync::mpsc::Receiver<$crate::store::Notice>>> {
+                self.listen_for_notices().await
             }
         }
     };
 }
 
-pub(super) use shared_statements;
+pub(super) use sql_store;
 
 /// The crate's migrations for one backend, tracked in `rest_hooks_migrations` so
 /// that they never mix with the application's own sqlx migrations.

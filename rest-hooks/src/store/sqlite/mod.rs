@@ -2,32 +2,26 @@
 //! embedded default: one process, no server.
 
 mod checkpoint;
+mod queue;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::SqliteConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::queue_rules::{HookSecrets, Leased, RecordPlan};
-use super::sql::group_commit::{GroupCommit, WriteQueued};
-use super::sql::rows::{
-    AttemptRow, DeliveryRow, HookRow, convert, select_attempts, select_deliveries, select_hooks,
-};
-use super::sql::{WriteDeliveries, migrator, shared_statements};
-use super::{Disable, Store};
-use crate::clock::{duration_millis, millis, now_millis};
+use super::Notice;
+use super::sql::group_commit::GroupCommit;
+use super::sql::rows::{AttemptRow, convert, select_attempts};
+use super::sql::{migrator, sql_store};
 use crate::error::Result;
-use crate::hook::Hook;
-use crate::queue::{Attempt, Delivery, HookChange, Outgoing, Recorded};
+use crate::queue::{Attempt, Delivery};
 use checkpoint::{Checkpointer, WRITER_CHECKPOINT_PAGES};
+use queue::push_ids;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "hooks", include_str!("migrations/0001_hooks.sql")),
@@ -48,16 +42,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0005_attempt_trigger.sql"),
     ),
 ];
-
-/// Statements built for a number of rows are cached (prepared once per
-/// connection) up to this many rows: the sizes that firing usually writes. Larger
-/// ones run unprepared, so that the cache does not fill with large statements of
-/// every size a backlog produces.
-const SMALL_BATCH: usize = 16;
-
-/// How many deliveries one `INSERT` writes: 11 parameters a row stays well under
-/// SQLite's limit on bound parameters.
-const INSERT_CHUNK: usize = 1000;
 
 /// A [`Store`] in a SQLite file.
 ///
@@ -137,30 +121,6 @@ impl SqliteStore {
         }
     }
 
-    /// Fails the leased deliveries of disabled hooks and deletes those of deleted
-    /// ones (see [`Leased`]).
-    async fn drop_unsendable(&self, leased: &Leased) -> Result<()> {
-        if !leased.disabled.is_empty() {
-            let mut fail = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "UPDATE rest_hooks_deliveries SET state = 'failed', leased_until = NULL WHERE id IN ",
-            );
-            push_ids(&mut fail, leased.disabled.iter());
-            fail.build().persistent(false).execute(&self.writer).await?;
-        }
-        if !leased.gone.is_empty() {
-            let mut delete = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "DELETE FROM rest_hooks_deliveries WHERE id IN ",
-            );
-            push_ids(&mut delete, leased.gone.iter());
-            delete
-                .build()
-                .persistent(false)
-                .execute(&self.writer)
-                .await?;
-        }
-        Ok(())
-    }
-
     /// The pool that writes, for the transactions that
     /// [`fire_in`](crate::Hooks::fire_in) joins: the application's writes to this
     /// file queue with the store's.
@@ -169,293 +129,31 @@ impl SqliteStore {
     }
 }
 
-#[async_trait]
-impl WriteDeliveries for SqliteConnection {
-    async fn write_deliveries(&mut self, deliveries: &[Delivery]) -> Result<()> {
-        // One statement per chunk: a single chunk is atomic without a transaction
-        // of its own; callers with more use one (enqueue) or their own (fire_in).
-        let now = now_millis();
-        for chunk in deliveries.chunks(INSERT_CHUNK) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO rest_hooks_deliveries
-                 (id, hook_id, owner, event, target, payload, state, attempts, due_at, leased_until, created_at) ",
-            );
-            insert.push_values(chunk, |mut row, d| {
-                row.push_bind(d.id.to_string())
-                    .push_bind(d.hook_id.to_string())
-                    .push_bind(d.owner.clone())
-                    .push_bind(d.event.clone())
-                    .push_bind(d.target.clone())
-                    .push_bind(d.payload.clone())
-                    .push_bind(d.state.as_str())
-                    .push_bind(i64::from(d.attempts))
-                    .push_bind(now)
-                    .push_bind(None::<i64>)
-                    .push_bind(millis(d.created_at));
-            });
-            insert
-                .build()
-                .persistent(chunk.len() <= SMALL_BATCH)
-                .execute(&mut *self)
-                .await?;
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl WriteQueued for SqlitePool {
-    async fn write_queued(&self, deliveries: &[Delivery]) -> Result<()> {
-        if deliveries.len() <= INSERT_CHUNK {
-            return self.acquire().await?.write_deliveries(deliveries).await;
-        }
-        let mut tx = self.begin().await?;
-        tx.write_deliveries(deliveries).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-}
-
-shared_statements!(
+sql_store!(
     SqliteStore,
     SqliteConnection,
     read = readers,
-    write = writer
+    write = writer,
+    metadata = "$8"
 );
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn insert_hook(&self, hook: &Hook) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO rest_hooks_hooks
-             (id, owner, event, target, secret, active, created_at, metadata, disabled_reason)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(hook.id.to_string())
-        .bind(&hook.owner)
-        .bind(&hook.event)
-        .bind(&hook.target)
-        .bind(&hook.secret)
-        .bind(hook.active)
-        .bind(millis(hook.created_at))
-        .bind(hook.metadata.to_string())
-        .bind(&hook.disabled_reason)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+/// What the SQL statements shared with PostgreSQL leave to SQLite.
+impl SqliteStore {
+    /// Nobody else to tell: a SQLite store is one process's, whose engine the
+    /// [`Hooks`](crate::Hooks) wakes itself.
+    fn queued_again(&self) {}
+
+    async fn listen_for_notices(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>> {
+        Ok(None)
     }
 
-    async fn get_hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>> {
-        self.shared_get_hook(owner, id).await
-    }
-
-    async fn get_hook_by_id(&self, id: Uuid) -> Result<Option<Hook>> {
-        self.shared_get_hook_by_id(id).await
-    }
-
-    async fn list_hooks(
-        &self,
-        owner: &str,
-        after: Option<Uuid>,
-        limit: usize,
-    ) -> Result<Vec<Hook>> {
-        self.shared_list_hooks(owner, after, limit).await
-    }
-
-    async fn list_active_hooks(&self) -> Result<Vec<Hook>> {
-        self.shared_list_active_hooks().await
-    }
-
-    async fn delete_hook(&self, owner: &str, id: Uuid) -> Result<bool> {
-        self.shared_delete_hook(owner, id).await
-    }
-
-    async fn rotate_secret(
-        &self,
-        owner: &str,
-        id: Uuid,
-        secret: &str,
-        previous_until: OffsetDateTime,
-    ) -> Result<Option<Hook>> {
-        self.shared_rotate_secret(owner, id, secret, previous_until)
-            .await
-    }
-
-    async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<()> {
+    async fn enqueue_deliveries(&self, deliveries: Vec<Delivery>) -> Result<()> {
         let queued = self.queue.enqueue(deliveries).await;
         self.wrote();
         queued
     }
 
-    async fn lease(&self, limit: usize, lease: Duration) -> Result<Vec<Outgoing>> {
-        let now = now_millis();
-        // `LIMIT +?`, not `LIMIT ?`: SQLite plans with a bare parameter's value, so
-        // each new limit would compile the statement again.
-        let rows: Vec<DeliveryRow> = sqlx::query_as(
-            "UPDATE rest_hooks_deliveries SET leased_until = ?
-             WHERE id IN (
-                 SELECT id FROM rest_hooks_deliveries
-                 WHERE state = 'pending' AND due_at <= ? AND (leased_until IS NULL OR leased_until <= ?)
-                 ORDER BY due_at LIMIT +?)
-             RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at",
-        )
-        .bind(now.saturating_add(duration_millis(lease)))
-        .bind(now)
-        .bind(now)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.writer)
-        .await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.wrote();
-        let deliveries: Vec<Delivery> = convert(rows)?;
-        let mut hook_ids: Vec<Uuid> = deliveries.iter().map(|d| d.hook_id).collect();
-        hook_ids.sort();
-        hook_ids.dedup();
-        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT id, secret, previous_secret, previous_secret_until, active FROM rest_hooks_hooks WHERE id IN ",
-        );
-        push_ids(&mut query, hook_ids.iter());
-        let secrets: Vec<SecretsRow> = query
-            .build_query_as()
-            .persistent(false)
-            .fetch_all(&self.readers)
-            .await?;
-        let by_hook: HashMap<String, HookSecrets> = secrets
-            .into_iter()
-            .map(|row| (row.id, row.secrets))
-            .collect();
-        let leased = Leased::sort(
-            deliveries.into_iter().map(|d| {
-                let hook = by_hook.get(&d.hook_id.to_string()).cloned();
-                (d, hook)
-            }),
-            now,
-        );
-        self.drop_unsendable(&leased).await?;
-        Ok(leased.outgoing)
-    }
-
-    async fn release(&self, ids: &[Uuid]) -> Result<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "UPDATE rest_hooks_deliveries SET leased_until = NULL WHERE id IN ",
-        );
-        push_ids(&mut query, ids.iter());
-        query
-            .build()
-            .persistent(false)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    async fn record(&self, recorded: &[Recorded], disable: &Disable) -> Result<Vec<HookChange>> {
-        let plan = RecordPlan::new(recorded);
-        let now = now_millis();
-        let mut changes = Vec::new();
-        // A logged 2xx attempt marks its delivery delivered and ends its hook's
-        // failing streak by trigger (0005): the usual batch, all delivered, is one
-        // statement, atomic by itself.
-        if plan.successes_only() && plan.logged.len() <= INSERT_CHUNK {
-            insert_attempts(&mut *self.writer.acquire().await?, &plan.logged).await?;
-            self.wrote();
-            return Ok(Vec::new());
-        }
-        let mut tx = self.writer.begin().await?;
-        // The trigger ends the streak of every hook that took a delivery; one that
-        // also failed in this batch is judged by its failure (see `RecordPlan`), so
-        // its streak is read before and kept.
-        let mut streaks = Vec::with_capacity(plan.failing_hooks.len());
-        for hook in &plan.failing_hooks {
-            let since: Option<Option<i64>> =
-                sqlx::query_scalar("SELECT failing_since FROM rest_hooks_hooks WHERE id = ?")
-                    .bind(hook.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            streaks.push(since.flatten());
-        }
-        for chunk in plan.logged.chunks(INSERT_CHUNK) {
-            insert_attempts(&mut tx, chunk).await?;
-        }
-        for (id, due_at) in &plan.retries {
-            sqlx::query(
-                "UPDATE rest_hooks_deliveries SET attempts = attempts + 1, leased_until = NULL, due_at = ?, last_attempt_at = ?
-                 WHERE id = ?",
-            )
-            .bind(due_at)
-            .bind(now)
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
-        for id in &plan.failed {
-            sqlx::query(
-                "UPDATE rest_hooks_deliveries SET state = 'failed', attempts = attempts + 1, leased_until = NULL, last_attempt_at = ?
-                 WHERE id = ?",
-            )
-            .bind(now)
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (hook, since) in plan.failing_hooks.iter().zip(streaks) {
-            sqlx::query("UPDATE rest_hooks_hooks SET failing_since = COALESCE(?, ?) WHERE id = ?")
-                .bind(since)
-                .bind(now)
-                .bind(hook.to_string())
-                .execute(&mut *tx)
-                .await?;
-            let disabled = sqlx::query(
-                "UPDATE rest_hooks_hooks SET active = 0, disabled_reason = ?
-                 WHERE id = ? AND active AND failing_since <= ?",
-            )
-            .bind(disable.reason())
-            .bind(hook.to_string())
-            .bind(disable.cutoff(now))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if disabled > 0 {
-                sqlx::query("UPDATE rest_hooks_deliveries SET state = 'failed' WHERE hook_id = ? AND state = 'pending'")
-                    .bind(hook.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                changes.push(HookChange::Disabled(*hook));
-            }
-        }
-        for hook in &plan.gone_hooks {
-            sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = ?")
-                .bind(hook.to_string())
-                .execute(&mut *tx)
-                .await?;
-            Self::delete_hook_rows(&mut tx, &hook.to_string()).await?;
-            changes.push(HookChange::Deleted(*hook));
-        }
-        tx.commit().await?;
-        self.wrote();
-        Ok(changes)
-    }
-
-    async fn get_delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>> {
-        self.shared_get_delivery(owner, id).await
-    }
-
-    async fn list_deliveries(
-        &self,
-        owner: &str,
-        hook_id: Uuid,
-        before: Option<Uuid>,
-        limit: usize,
-    ) -> Result<Vec<Delivery>> {
-        self.shared_list_deliveries(owner, hook_id, before, limit)
-            .await
-    }
-
-    async fn list_attempts(&self, owner: &str, delivery_ids: &[Uuid]) -> Result<Vec<Attempt>> {
+    async fn list_attempt_rows(&self, owner: &str, delivery_ids: &[Uuid]) -> Result<Vec<Attempt>> {
         if delivery_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -472,49 +170,4 @@ impl Store for SqliteStore {
             .await?;
         convert(rows)
     }
-
-    async fn redeliver(&self, owner: &str, delivery_id: Uuid) -> Result<bool> {
-        self.shared_redeliver(owner, delivery_id).await
-    }
-}
-
-/// A hook's id and what leasing needs of it.
-#[derive(sqlx::FromRow)]
-struct SecretsRow {
-    id: String,
-    #[sqlx(flatten)]
-    secrets: HookSecrets,
-}
-
-/// Logs attempts, at most [`INSERT_CHUNK`] of them; a 2xx one marks its delivery
-/// delivered too (see `0005_attempt_trigger.sql`).
-async fn insert_attempts(conn: &mut SqliteConnection, attempts: &[&Attempt]) -> Result<()> {
-    if attempts.is_empty() {
-        return Ok(());
-    }
-    let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "INSERT INTO rest_hooks_attempts
-         (delivery_id, hook_id, attempted_at, status, error, duration_ms, response_body) ",
-    );
-    insert.push_values(attempts, |mut row, a| {
-        row.push_bind(a.delivery_id.to_string())
-            .push_bind(a.hook_id.to_string())
-            .push_bind(millis(a.attempted_at))
-            .push_bind(a.result.status().map(i64::from))
-            .push_bind(a.result.error())
-            .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
-            .push_bind(a.response_body.clone());
-    });
-    insert.build().persistent(false).execute(&mut *conn).await?;
-    Ok(())
-}
-
-/// Appends `(?, ?, …)` with the ids bound.
-fn push_ids<'a>(query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, ids: impl Iterator<Item = &'a Uuid>) {
-    query.push("(");
-    let mut list = query.separated(", ");
-    for id in ids {
-        list.push_bind(id.to_string());
-    }
-    list.push_unseparated(")");
 }
