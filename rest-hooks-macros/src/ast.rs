@@ -5,32 +5,33 @@ use syn::{Attribute, Ident, LitStr, Token};
 
 /// The whole table, in declaration order.
 pub(crate) struct Table {
-    pub entries: Vec<Entry>,
+    pub(crate) entries: Vec<Entry>,
 }
 
-/// One `"name" => target` line, with the attributes written above it.
+/// One `"name" => mapping` line, with the attributes written above it.
 pub(crate) struct Entry {
-    pub attrs: Vec<Attribute>,
-    pub name: LitStr,
-    pub target: Target,
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) name: LitStr,
+    pub(crate) mapping: Mapping,
 }
 
 /// What an event name maps to.
-pub(crate) enum Target {
+pub(crate) enum Mapping {
     /// `None`: a raw event.
     Raw,
     /// `app.Model.action`, optionally followed by `+`.
-    Model(ModelTarget),
+    Model(ModelMapping),
 }
 
-pub(crate) struct ModelTarget {
-    pub app: Ident,
-    pub model: Ident,
-    pub action: Ident,
-    pub plus: Option<Token![+]>,
+/// `app.Model.action`, with `+` or not.
+pub(crate) struct ModelMapping {
+    pub(crate) app: Ident,
+    pub(crate) model: Ident,
+    pub(crate) action: Ident,
+    pub(crate) plus: Option<Token![+]>,
 }
 
-impl ModelTarget {
+impl ModelMapping {
     /// `app.Model.action` without the `+`: what must be unique in a table.
     pub(crate) fn key(&self) -> String {
         format!("{}.{}.{}", self.app, self.model, self.action)

@@ -6,27 +6,27 @@ use std::collections::HashMap;
 
 use syn::Ident;
 
-use crate::ast::{Entry, Table, Target};
-use crate::errors::Errors;
+use crate::ast::{Entry, Mapping, Table};
+use crate::ctxt::Ctxt;
 
 /// What `expand` may emit of each entry, in table order: duplicates are left out
 /// of the lookup tables and of the structs, so that one mistake gives one error.
 pub(crate) struct Plan {
-    pub entries: Vec<EntryPlan>,
+    pub(crate) entries: Vec<EntryPlan>,
 }
 
 pub(crate) struct EntryPlan {
     /// The first entry with this name: it goes into the name table.
-    pub first_name: bool,
+    pub(crate) first_name: bool,
     /// The first entry on this `app.Model.action`: it goes into the action table.
-    pub first_action: bool,
+    pub(crate) first_action: bool,
     /// The struct to emit, unless an earlier entry has its name or it is not an
     /// identifier.
-    pub struct_ident: Option<Ident>,
+    pub(crate) struct_ident: Option<Ident>,
 }
 
-pub(crate) fn table(table: &Table) -> (Plan, Option<syn::Error>) {
-    let mut errors = Errors::default();
+/// Checks `table`, adding what is wrong to `cx`, and plans what to emit.
+pub(crate) fn table(cx: &Ctxt, table: &Table) -> Plan {
     let mut names: HashMap<String, &Entry> = HashMap::new();
     let mut actions: HashMap<String, &Entry> = HashMap::new();
     let mut structs: HashMap<String, &Entry> = HashMap::new();
@@ -36,7 +36,7 @@ pub(crate) fn table(table: &Table) -> (Plan, Option<syn::Error>) {
     for entry in &table.entries {
         let name = entry.name.value();
         if !is_event_name(&name) {
-            errors.push(syn::Error::new(
+            cx.syn_error(syn::Error::new(
                 entry.name.span(),
                 format!(
                     "invalid event name `{name}`: expected lowercase segments of `a-z`, `0-9` and `_` separated by dots, like `book.added`"
@@ -46,11 +46,11 @@ pub(crate) fn table(table: &Table) -> (Plan, Option<syn::Error>) {
 
         let first_name = match names.get(&name) {
             Some(first) => {
-                errors.push(syn::Error::new(
+                cx.syn_error(syn::Error::new(
                     entry.name.span(),
                     format!("duplicate event `{name}`"),
                 ));
-                errors.push(syn::Error::new(
+                cx.syn_error(syn::Error::new(
                     first.name.span(),
                     format!("`{name}` is first declared here"),
                 ));
@@ -62,24 +62,24 @@ pub(crate) fn table(table: &Table) -> (Plan, Option<syn::Error>) {
             }
         };
 
-        let first_action = match &entry.target {
-            Target::Raw => false,
-            Target::Model(target) => match actions.get(&target.key()) {
+        let first_action = match &entry.mapping {
+            Mapping::Raw => false,
+            Mapping::Model(mapping) => match actions.get(&mapping.key()) {
                 Some(first) => {
-                    let key = target.key();
+                    let key = mapping.key();
                     let first_name = first.name.value();
-                    errors.push(syn::Error::new(
-                        target.span(),
+                    cx.syn_error(syn::Error::new(
+                        mapping.span(),
                         format!("`{key}` is already mapped to `{first_name}`: an action can have one event"),
                     ));
-                    errors.push(syn::Error::new(
+                    cx.syn_error(syn::Error::new(
                         first.name.span(),
                         format!("`{key}` is first mapped here, by `{first_name}`"),
                     ));
                     false
                 }
                 None => {
-                    actions.insert(target.key(), entry);
+                    actions.insert(mapping.key(), entry);
                     true
                 }
             },
@@ -91,7 +91,7 @@ pub(crate) fn table(table: &Table) -> (Plan, Option<syn::Error>) {
             Some(first) if first.name.value() == name => None,
             Some(first) => {
                 let first_name = first.name.value();
-                errors.push(syn::Error::new(
+                cx.syn_error(syn::Error::new(
                     entry.name.span(),
                     format!(
                         "event `{name}` gives the struct name `{struct_name}`, which `{first_name}` already gives: rename one of them"
@@ -114,7 +114,7 @@ pub(crate) fn table(table: &Table) -> (Plan, Option<syn::Error>) {
             struct_ident,
         });
     }
-    (plan, errors.finish())
+    plan
 }
 
 /// `[a-z0-9_]+(\.[a-z0-9_]+)*`

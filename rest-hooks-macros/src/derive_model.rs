@@ -4,37 +4,59 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr};
 
-use crate::errors::Errors;
+use crate::ctxt::Ctxt;
 
 /// What `#[hook(...)]` says.
 #[derive(Default)]
 struct HookAttr {
+    /// Whether `app` was written, even if not as it should be.
+    app_written: bool,
     app: Option<LitStr>,
     model: Option<LitStr>,
     owner: Option<Ident>,
 }
 
-pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
-    let attr = hook_attr(input)?;
+/// The impl of `HookModel` for `input`. On a mistake, the errors are in `cx` and a
+/// fallback impl stands in, which every table accepts, so that one mistake gives
+/// one error and not a second one in the table that names the model.
+pub(crate) fn expand(cx: &Ctxt, input: &DeriveInput) -> TokenStream {
+    let attr = hook_attr(cx, input);
     let ident = &input.ident;
-    let app = attr.app.ok_or_else(|| {
-        syn::Error::new(
+    if !attr.app_written {
+        cx.error_at(
             ident.span(),
             "missing `#[hook(app = \"...\")]`: a hook model needs the app label it has in `app.Model.action`",
-        )
-    })?;
+        );
+    }
+    if let Some(owner) = &attr.owner {
+        check_owner_field(cx, input, owner);
+    }
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let header =
+        quote!(impl #impl_generics ::rest_hooks::HookModel for #ident #ty_generics #where_clause);
+    let (Some(app), true) = (&attr.app, cx.is_ok()) else {
+        return quote! {
+            #header {
+                const APP: &'static str = "";
+                const MODEL: &'static str = "";
+                const HAS_OWNER: bool = true;
+                #[doc(hidden)]
+                const __FALLBACK: bool = true;
+                fn owner(&self) -> ::core::option::Option<::rest_hooks::__private::String> {
+                    ::core::option::Option::None
+                }
+            }
+        };
+    };
     let model = attr
         .model
         .unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
     let owner_fn = match &attr.owner {
-        Some(owner) => {
-            check_owner_field(input, owner)?;
-            quote! {
-                fn owner(&self) -> ::core::option::Option<::rest_hooks::__private::String> {
-                    ::core::option::Option::Some(::rest_hooks::__private::ToString::to_string(&self.#owner))
-                }
+        Some(owner) => quote! {
+            fn owner(&self) -> ::core::option::Option<::rest_hooks::__private::String> {
+                ::core::option::Option::Some(::rest_hooks::__private::ToString::to_string(&self.#owner))
             }
-        }
+        },
         None => quote! {
             fn owner(&self) -> ::core::option::Option<::rest_hooks::__private::String> {
                 ::core::option::Option::None
@@ -42,23 +64,22 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         },
     };
     let has_owner = attr.owner.is_some();
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    Ok(quote! {
-        impl #impl_generics ::rest_hooks::HookModel for #ident #ty_generics #where_clause {
+    quote! {
+        #header {
             const APP: &'static str = #app;
             const MODEL: &'static str = #model;
             const HAS_OWNER: bool = #has_owner;
             #owner_fn
         }
-    })
+    }
 }
 
-fn hook_attr(input: &DeriveInput) -> syn::Result<HookAttr> {
+fn hook_attr(cx: &Ctxt, input: &DeriveInput) -> HookAttr {
     let mut attr = HookAttr::default();
-    let mut errors = Errors::default();
     for hook in input.attrs.iter().filter(|a| a.path().is_ident("hook")) {
         let parsed = hook.parse_nested_meta(|meta| {
             if meta.path.is_ident("app") {
+                attr.app_written = true;
                 set_once(&mut attr.app, label(&meta, "app")?, &meta)
             } else if meta.path.is_ident("model") {
                 set_once(&mut attr.model, label(&meta, "model")?, &meta)
@@ -75,13 +96,10 @@ fn hook_attr(input: &DeriveInput) -> syn::Result<HookAttr> {
             }
         });
         if let Err(error) = parsed {
-            errors.push(error);
+            cx.syn_error(error);
         }
     }
-    match errors.finish() {
-        Some(error) => Err(error),
-        None => Ok(attr),
-    }
+    attr
 }
 
 /// `app = "..."` or `model = "..."`: a string that is an identifier, since the
@@ -109,36 +127,34 @@ fn set_once<T>(
     Ok(())
 }
 
-fn check_owner_field(input: &DeriveInput, owner: &Ident) -> syn::Result<()> {
+fn check_owner_field(cx: &Ctxt, input: &DeriveInput, owner: &Ident) {
     let fields = match &input.data {
         Data::Struct(data) => match &data.fields {
             Fields::Named(fields) => &fields.named,
             _ => {
-                return Err(syn::Error::new(
+                return cx.error_at(
                     owner.span(),
                     "`owner` names a field, and this struct has no named fields",
-                ));
+                );
             }
         },
         _ => {
-            return Err(syn::Error::new(
+            return cx.error_at(
                 owner.span(),
                 "`owner` names a field of a struct; implement `HookModel` by hand to find the owner of an enum",
-            ));
+            );
         }
     };
-    if fields
+    if !fields
         .iter()
         .any(|field| field.ident.as_ref() == Some(owner))
     {
-        Ok(())
-    } else {
-        Err(syn::Error::new(
+        cx.error_at(
             owner.span(),
             format!(
                 "no field `{owner}` on `{}` to take the owner from",
                 input.ident
             ),
-        ))
+        );
     }
 }

@@ -1,48 +1,45 @@
 //! Emits the code of a `hook_events!` table: the `EVENTS` registry with its
 //! perfect-hash tables, one struct per event, and the compile-time model checks.
 
-use phf_shared::{FmtConst, PhfHash};
+use phf_shared::PhfHash;
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::Ident;
 
-use crate::ast::{Entry, ModelTarget, Table, Target};
+use crate::ast::{Entry, Mapping, ModelMapping, Table};
 use crate::check::Plan;
 
-const PHF: &str = "::rest_hooks::__private::phf";
-
+/// Emits the table as `check` planned it. It adds no errors of its own: what it
+/// needs the compiler to check, it emits as code at the user's tokens.
 pub(crate) fn table(table: &Table, plan: &Plan) -> TokenStream {
     let mut specs = Vec::with_capacity(table.entries.len());
-    let mut by_name = phf_codegen::Map::new();
-    let mut by_action = phf_codegen::Map::new();
-    by_name.phf_path(PHF);
-    by_action.phf_path(PHF);
+    let mut by_name = Vec::new();
+    let mut by_action = Vec::new();
     let mut items = TokenStream::new();
     let mut checks = ModelChecks::default();
 
     for (index, (entry, entry_plan)) in table.entries.iter().zip(&plan.entries).enumerate() {
-        let name = entry.name.value();
         specs.push(spec(entry));
         if entry_plan.first_name {
-            by_name.entry(name.clone(), index.to_string());
+            by_name.push((NameKey(entry.name.value()), index));
         }
-        if let (Target::Model(target), true) = (&entry.target, entry_plan.first_action) {
+        if let (Mapping::Model(mapping), true) = (&entry.mapping, entry_plan.first_action) {
             let key = ActionKey(format!(
                 "{}\0{}\0{}",
-                target.app, target.model, target.action
+                mapping.app, mapping.model, mapping.action
             ));
-            by_action.entry(key, index.to_string());
+            by_action.push((key, index));
         }
         if let Some(ident) = &entry_plan.struct_ident {
             items.extend(event_struct(entry, ident));
-            if let Target::Model(target) = &entry.target {
-                checks.add(ident, target);
+            if let Mapping::Model(mapping) = &entry.mapping {
+                checks.add(ident, mapping);
             }
         }
     }
 
-    let by_name = by_name.build();
-    let by_action = by_action.build();
+    let by_name = perfect_table(&by_name);
+    let by_action = perfect_table(&by_action);
     quote! {
         /// The event table of this module, declared with `hook_events!`.
         pub static EVENTS: ::rest_hooks::Registry = ::rest_hooks::Registry::__new(
@@ -57,13 +54,13 @@ pub(crate) fn table(table: &Table, plan: &Plan) -> TokenStream {
 
 fn spec(entry: &Entry) -> TokenStream {
     let name = &entry.name;
-    let action = match &entry.target {
-        Target::Raw => quote!(::core::option::Option::None),
-        Target::Model(target) => {
-            let app = target.app.to_string();
-            let model = target.model.to_string();
-            let action = target.action.to_string();
-            let all_owners = target.plus.is_some();
+    let action = match &entry.mapping {
+        Mapping::Raw => quote!(::core::option::Option::None),
+        Mapping::Model(mapping) => {
+            let app = mapping.app.to_string();
+            let model = mapping.model.to_string();
+            let action = mapping.action.to_string();
+            let all_owners = mapping.plus.is_some();
             quote! {
                 ::core::option::Option::Some(::rest_hooks::ModelAction {
                     app: #app,
@@ -82,22 +79,22 @@ fn event_struct(entry: &Entry, ident: &Ident) -> TokenStream {
     let attrs = &entry.attrs;
     let has_doc = attrs.iter().any(|attr| attr.path().is_ident("doc"));
     let default_doc = (!has_doc).then(|| {
-        let doc = match &entry.target {
-            Target::Raw => format!("The raw event `{}`.", name.value()),
-            Target::Model(target) => format!(
+        let doc = match &entry.mapping {
+            Mapping::Raw => format!("The raw event `{}`.", name.value()),
+            Mapping::Model(mapping) => format!(
                 "The event `{}`: `{}{}`.",
                 name.value(),
-                target.key(),
-                if target.plus.is_some() { "+" } else { "" }
+                mapping.key(),
+                if mapping.plus.is_some() { "+" } else { "" }
             ),
         };
         quote!(#[doc = #doc])
     });
-    let (model, all_owners) = match &entry.target {
-        Target::Raw => (quote!(::rest_hooks::Raw), false),
-        Target::Model(target) => {
-            let model = &target.model;
-            (quote!(#model), target.plus.is_some())
+    let (model, all_owners) = match &entry.mapping {
+        Mapping::Raw => (quote!(::rest_hooks::Raw), false),
+        Mapping::Model(mapping) => {
+            let model = &mapping.model;
+            (quote!(#model), mapping.plus.is_some())
         }
     };
     quote! {
@@ -124,27 +121,27 @@ struct ModelUse<'a> {
     /// The struct of its first event: `<Struct as Event>::Model` is the model, so a
     /// model that is not in scope is reported once, at the struct's impl.
     event: &'a Ident,
-    first: &'a ModelTarget,
+    first: &'a ModelMapping,
     /// Its mappings without `+`, which need the model to have an owner.
-    without_plus: Vec<&'a ModelTarget>,
+    without_plus: Vec<&'a ModelMapping>,
 }
 
 impl<'a> ModelChecks<'a> {
-    fn add(&mut self, event: &'a Ident, target: &'a ModelTarget) {
-        let same = |m: &ModelUse<'a>| m.first.app == target.app && m.first.model == target.model;
+    fn add(&mut self, event: &'a Ident, mapping: &'a ModelMapping) {
+        let same = |m: &ModelUse<'a>| m.first.app == mapping.app && m.first.model == mapping.model;
         let index = match self.models.iter().position(same) {
             Some(index) => index,
             None => {
                 self.models.push(ModelUse {
                     event,
-                    first: target,
+                    first: mapping,
                     without_plus: Vec::new(),
                 });
                 self.models.len() - 1
             }
         };
-        if target.plus.is_none() {
-            self.models[index].without_plus.push(target);
+        if mapping.plus.is_none() {
+            self.models[index].without_plus.push(mapping);
         }
     }
 }
@@ -161,7 +158,7 @@ impl ModelUse<'_> {
     /// lacks `+`. One check per model, so that one mistake gives one error, at the
     /// user's tokens.
     fn check(&self) -> TokenStream {
-        let ModelTarget { app, model, .. } = self.first;
+        let ModelMapping { app, model, .. } = self.first;
         let event = self.event;
         let written = format!("{app}.{model}");
         let app_label = app.to_string();
@@ -206,10 +203,31 @@ impl ModelUse<'_> {
     }
 }
 
+/// A key of one of the registry's tables: hashed as the runtime hashes what it
+/// looks up, and written as the runtime's key type.
+trait TableKey: PhfHash {
+    fn literal(&self) -> TokenStream;
+}
+
+/// An event name, a `&'static str` at run time.
+struct NameKey(String);
+
+impl PhfHash for NameKey {
+    fn phf_hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_str().phf_hash(state);
+    }
+}
+
+impl TableKey for NameKey {
+    fn literal(&self) -> TokenStream {
+        let name = &self.0;
+        quote!(#name)
+    }
+}
+
 /// The key of `app.Model.action` in the registry's `by_action` table: the bytes
 /// `app NUL Model NUL action`, which `Registry::for_action` hashes and compares
 /// part by part.
-#[derive(Debug, Hash, PartialEq, Eq)]
 struct ActionKey(String);
 
 impl PhfHash for ActionKey {
@@ -219,9 +237,33 @@ impl PhfHash for ActionKey {
     }
 }
 
-impl FmtConst for ActionKey {
+impl TableKey for ActionKey {
     /// A string literal and `as_bytes`: shorter to compile than a byte array.
-    fn fmt_const(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}.as_bytes()", self.0)
+    fn literal(&self) -> TokenStream {
+        let key = &self.0;
+        quote!(#key.as_bytes())
+    }
+}
+
+/// A `PerfectTable` of the keys, each with the index of its event: built here, in
+/// PtrHash's layout, so that the runtime only hashes and reads.
+fn perfect_table<K: TableKey>(keys: &[(K, usize)]) -> TokenStream {
+    let hashed: Vec<&K> = keys.iter().map(|(key, _)| key).collect();
+    let state = phf_generator::ptrhash::generate_hash(&hashed);
+    let seed = state.seed;
+    let pilots = &state.pilots;
+    let remap = &state.remap;
+    let entries = state.map.iter().map(|&i| {
+        let (key, index) = &keys[i];
+        let key = key.literal();
+        quote!((#key, #index))
+    });
+    quote! {
+        ::rest_hooks::__private::PerfectTable {
+            seed: #seed,
+            pilots: &[#(#pilots),*],
+            remap: &[#(#remap),*],
+            entries: &[#(#entries),*],
+        }
     }
 }

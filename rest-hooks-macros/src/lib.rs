@@ -8,30 +8,38 @@
 
 mod ast;
 mod check;
+mod ctxt;
 mod derive_model;
-mod errors;
 mod expand;
 mod parse;
 
 use proc_macro::TokenStream;
 
+use ctxt::Ctxt;
+
 /// Declares the event table; documented in `rest_hooks::hook_events!`.
 #[proc_macro]
 pub fn hook_events(input: TokenStream) -> TokenStream {
-    let (table, parse_errors) = parse::table(input.into());
-    let (plan, check_errors) = check::table(&table);
-    let mut output = expand::table(&table, &plan);
-    for error in parse_errors.into_iter().chain(check_errors) {
-        output.extend(error.into_compile_error());
-    }
-    output.into()
+    let cx = Ctxt::default();
+    let table = parse::table(&cx, input.into());
+    let plan = check::table(&cx, &table);
+    with_errors(expand::table(&table, &plan), cx)
 }
 
 /// Implements `rest_hooks::HookModel`; documented in `rest_hooks::HookModel`.
 #[proc_macro_derive(HookModel, attributes(hook))]
 pub fn derive_hook_model(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    derive_model::expand(&input)
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    let cx = Ctxt::default();
+    let output = derive_model::expand(&cx, &input);
+    with_errors(output, cx)
+}
+
+/// The items emitted, which other code names even when something was wrong, and
+/// every error of the call after them.
+fn with_errors(mut output: proc_macro2::TokenStream, cx: Ctxt) -> TokenStream {
+    if let Some(errors) = cx.finish() {
+        output.extend(errors.into_compile_error());
+    }
+    output.into()
 }

@@ -5,31 +5,31 @@ use proc_macro2::{TokenStream, TokenTree};
 use syn::parse::{ParseStream, Parser};
 use syn::{Attribute, Ident, LitStr, Token};
 
-use crate::ast::{Entry, ModelTarget, Table, Target};
+use crate::ast::{Entry, Mapping, ModelMapping, Table};
+use crate::ctxt::Ctxt;
 
-const EXPECTED_TARGET: &str = "expected `None` or `app.Model.action`";
+const EXPECTED_MAPPING: &str = "expected `None` or `app.Model.action`";
 
-/// The entries that parse, and an error for each one that does not.
-pub(crate) fn table(input: TokenStream) -> (Table, Vec<syn::Error>) {
+/// The entries that parse; each one that does not is an error in `cx`.
+pub(crate) fn table(cx: &Ctxt, input: TokenStream) -> Table {
     let mut entries = Vec::new();
-    let mut errors = Vec::new();
     let chunks = split_at_commas(input);
     let last = chunks.len().saturating_sub(1);
     for (i, chunk) in chunks.into_iter().enumerate() {
         match chunk {
             // A trailing comma leaves an empty last chunk.
             Chunk::Empty(_) if i == last => {}
-            Chunk::Empty(comma) => errors.push(syn::Error::new_spanned(
+            Chunk::Empty(comma) => cx.error_spanned_by(
                 comma,
                 "expected an entry like `\"book.added\" => bookstore.Book.created` before this comma",
-            )),
+            ),
             Chunk::Tokens(tokens) => match entry.parse2(tokens) {
                 Ok(entry) => entries.push(entry),
-                Err(error) => errors.push(error),
+                Err(error) => cx.syn_error(error),
             },
         }
     }
-    (Table { entries }, errors)
+    Table { entries }
 }
 
 enum Chunk {
@@ -79,24 +79,24 @@ fn entry(input: ParseStream<'_>) -> syn::Result<Entry> {
     if input.is_empty() {
         return Err(syn::Error::new_spanned(
             arrow,
-            format!("{EXPECTED_TARGET} after `=>`"),
+            format!("{EXPECTED_MAPPING} after `=>`"),
         ));
     }
-    let target = target(input)?;
+    let mapping = mapping(input)?;
     if !input.is_empty() {
         return Err(input.error("expected `,` after the mapping"));
     }
     Ok(Entry {
         attrs,
         name,
-        target,
+        mapping,
     })
 }
 
-fn target(input: ParseStream<'_>) -> syn::Result<Target> {
-    let app = segment(input, EXPECTED_TARGET)?;
+fn mapping(input: ParseStream<'_>) -> syn::Result<Mapping> {
+    let app = segment(input, EXPECTED_MAPPING)?;
     if app == "None" && !input.peek(Token![.]) {
-        return Ok(Target::Raw);
+        return Ok(Mapping::Raw);
     }
     dot(input, &app, "a model", &format!("`{app}.Model.action`"))?;
     let model = segment(input, "expected the model, as in `app.Model.action`")?;
@@ -109,7 +109,7 @@ fn target(input: ParseStream<'_>) -> syn::Result<Target> {
             "expected `,` after `{written}.{action}`: a mapping has three parts, `app.Model.action`"
         )));
     }
-    Ok(Target::Model(ModelTarget {
+    Ok(Mapping::Model(ModelMapping {
         app,
         model,
         action,

@@ -69,6 +69,11 @@ pub trait HookModel: Serialize {
     /// an owner-less model without `+` does not compile.
     const HAS_OWNER: bool;
 
+    /// Whether this impl stands in for a `#[derive(HookModel)]` that failed (and
+    /// said why): every table accepts it, so that one mistake gives one error.
+    #[doc(hidden)]
+    const __FALLBACK: bool = false;
+
     /// The owner whose hooks receive this value's events, as text; `None` for a
     /// model without an owner.
     fn owner(&self) -> Option<String>;

@@ -3,7 +3,7 @@
 
 use crate::model::HookModel;
 
-pub use phf;
+pub use crate::registry::PerfectTable;
 
 /// How a model written in the event table compares with its `HookModel` impl.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,10 @@ pub enum ModelCheck {
 
 /// Compares `M`'s `HookModel` impl with what the table says of it, at compile time.
 pub const fn check_model<M: HookModel>(app: &str, model: &str, needs_owner: bool) -> ModelCheck {
-    if !str_eq(M::APP, app) {
+    if M::__FALLBACK {
+        // The derive reported its mistake already.
+        ModelCheck::Ok
+    } else if !str_eq(M::APP, app) {
         ModelCheck::OtherApp
     } else if !str_eq(M::MODEL, model) {
         ModelCheck::OtherModel

@@ -1,5 +1,7 @@
 //! The [`Registry`]: the perfect-hash tables that `hook_events!` builds at compile time.
 
+use phf_shared::{PhfEq, PhfHash};
+
 use crate::event::EventSpec;
 
 /// The key of a model action in the table: the bytes `app NUL model NUL action`.
@@ -24,7 +26,7 @@ impl ActionParts<'_> {
     }
 }
 
-impl phf::PhfHash for ActionParts<'_> {
+impl PhfHash for ActionParts<'_> {
     /// The hash of `[u8]`, as the key's: its length, then its bytes, which the
     /// hasher takes as one stream whatever the pieces.
     #[inline]
@@ -38,7 +40,7 @@ impl phf::PhfHash for ActionParts<'_> {
     }
 }
 
-impl<'a> phf::PhfEq<ActionParts<'a>> for ActionKey {
+impl<'a> PhfEq<ActionParts<'a>> for ActionKey {
     #[inline]
     fn phf_eq(&self, parts: &ActionParts<'a>) -> bool {
         let (app, model, action) = (
@@ -81,16 +83,56 @@ impl<'a> phf::PhfEq<ActionParts<'a>> for ActionKey {
 #[derive(Debug)]
 pub struct Registry {
     events: &'static [EventSpec],
-    by_name: phf::Map<&'static str, usize>,
-    by_action: phf::Map<ActionKey, usize>,
+    by_name: PerfectTable<&'static str>,
+    by_action: PerfectTable<ActionKey>,
+}
+
+/// A perfect-hash table in PtrHash's layout, as `hook_events!` builds it with
+/// `phf_generator`'s `ptrhash`: the key's hash picks a bucket, the bucket's pilot
+/// a slot, and the slot (or its remapped place) holds the key and its event's
+/// index. Not public API: the macro, pinned to this crate's version, emits it.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct PerfectTable<K: 'static> {
+    /// The hash key, which is also the seed of the pilots' hashes.
+    pub seed: u64,
+    /// One pilot a bucket.
+    pub pilots: &'static [u8],
+    /// Where the slots past the last entry go.
+    pub remap: &'static [u32],
+    /// The keys, in slot order, each with its event's index.
+    pub entries: &'static [(K, usize)],
+}
+
+impl<K> PerfectTable<K> {
+    /// The index stored with `key`, if the table holds it.
+    #[inline]
+    fn get<T: PhfHash + ?Sized>(&self, key: &T) -> Option<usize>
+    where
+        K: PhfEq<T>,
+    {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let hash = phf_shared::ptrhash::hash(key, &self.seed);
+        let slot = phf_shared::ptrhash::get_index(
+            self.seed,
+            hash,
+            self.pilots,
+            self.remap,
+            self.entries.len(),
+        );
+        let (stored, index) = self.entries.get(usize::try_from(slot).ok()?)?;
+        stored.phf_eq(key).then_some(*index)
+    }
 }
 
 impl Registry {
     #[doc(hidden)]
     pub const fn __new(
         events: &'static [EventSpec],
-        by_name: phf::Map<&'static str, usize>,
-        by_action: phf::Map<ActionKey, usize>,
+        by_name: PerfectTable<&'static str>,
+        by_action: PerfectTable<ActionKey>,
     ) -> Self {
         Self {
             events,
@@ -102,14 +144,14 @@ impl Registry {
     /// The event called `name`, if the table declares it.
     #[inline]
     pub fn get(&self, name: &str) -> Option<&'static EventSpec> {
-        let index = *self.by_name.get(name)?;
+        let index = self.by_name.get(name)?;
         self.events.get(index)
     }
 
     /// The event that `app.model.action` maps to, with or without `+`.
     #[inline]
     pub fn for_action(&self, app: &str, model: &str, action: &str) -> Option<&'static EventSpec> {
-        let index = *self.by_action.get(&ActionParts { app, model, action })?;
+        let index = self.by_action.get(&ActionParts { app, model, action })?;
         self.events.get(index)
     }
 
@@ -130,6 +172,6 @@ impl Registry {
     /// Whether the table declares an event called `name`.
     #[inline]
     pub fn contains(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
+        self.by_name.get(name).is_some()
     }
 }
