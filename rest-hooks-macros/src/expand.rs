@@ -213,8 +213,9 @@ trait TableKey: PhfHash {
 struct NameKey(String);
 
 impl PhfHash for NameKey {
+    /// Its bytes alone, as `Registry::get` hashes a name.
     fn phf_hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.as_str().phf_hash(state);
+        state.write(self.0.as_bytes());
     }
 }
 
@@ -231,9 +232,9 @@ impl TableKey for NameKey {
 struct ActionKey(String);
 
 impl PhfHash for ActionKey {
+    /// Its bytes alone, as `Registry::for_action` hashes the parts.
     fn phf_hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Hashed as the runtime's `&[u8]` key is.
-        self.0.as_bytes().phf_hash(state);
+        state.write(self.0.as_bytes());
     }
 }
 

@@ -27,11 +27,11 @@ impl ActionParts<'_> {
 }
 
 impl PhfHash for ActionParts<'_> {
-    /// The hash of `[u8]`, as the key's: its length, then its bytes, which the
-    /// hasher takes as one stream whatever the pieces.
+    /// The key's bytes, which the hasher takes as one stream whatever the pieces.
+    /// No length first (phf's `[u8]` hash writes one): SipHash counts the length
+    /// in its last block, and a prefix costs a round on a short key.
     #[inline]
     fn phf_hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.len() as u64);
         state.write(self.app.as_bytes());
         state.write_u8(0);
         state.write(self.model.as_bytes());
@@ -54,6 +54,24 @@ impl<'a> PhfEq<ActionParts<'a>> for ActionKey {
             && self[app.len()] == 0
             && &self[app.len() + 1..app.len() + 1 + model.len()] == model
             && self[app.len() + 1 + model.len()] == 0
+    }
+}
+
+/// An event name looked up, hashed as its bytes alone (see [`ActionParts`]'s
+/// hash).
+struct Name<'a>(&'a str);
+
+impl PhfHash for Name<'_> {
+    #[inline]
+    fn phf_hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.0.as_bytes());
+    }
+}
+
+impl<'a> PhfEq<Name<'a>> for &'static str {
+    #[inline]
+    fn phf_eq(&self, name: &Name<'a>) -> bool {
+        *self == name.0
     }
 }
 
@@ -144,7 +162,7 @@ impl Registry {
     /// The event called `name`, if the table declares it.
     #[inline]
     pub fn get(&self, name: &str) -> Option<&'static EventSpec> {
-        let index = self.by_name.get(name)?;
+        let index = self.by_name.get(&Name(name))?;
         self.events.get(index)
     }
 
@@ -172,6 +190,6 @@ impl Registry {
     /// Whether the table declares an event called `name`.
     #[inline]
     pub fn contains(&self, name: &str) -> bool {
-        self.by_name.get(name).is_some()
+        self.by_name.get(&Name(name)).is_some()
     }
 }
