@@ -550,7 +550,53 @@ async fn concurrent_enqueues_land_whole_and_fail_alone(store: impl Store) {
     assert_eq!(leased, expected);
 }
 
+async fn hooks_page_oldest_first_after_a_cursor(store: impl Store) {
+    let mine: Vec<Hook> = (0..5).map(|_| hook("ann", "book.added")).collect();
+    for h in &mine {
+        store.insert_hook(h).await.unwrap();
+        store.insert_hook(&hook("bob", "book.added")).await.unwrap();
+    }
+    let first = store.list_hooks("ann", None, 2).await.unwrap();
+    assert_eq!(first, mine[..2]);
+    let next = store.list_hooks("ann", Some(first[1].id), 2).await.unwrap();
+    assert_eq!(next, mine[2..4]);
+    let last = store.list_hooks("ann", Some(next[1].id), 2).await.unwrap();
+    assert_eq!(last, mine[4..]);
+    assert_eq!(
+        store.list_hooks("ann", Some(mine[4].id), 2).await.unwrap(),
+        []
+    );
+}
+
+async fn attempts_of_several_deliveries_are_read_at_once_and_stay_with_their_owner(
+    store: impl Store,
+) {
+    let (_, all) = queued(&store, "ann", 3).await;
+    let leased = store.lease(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(leased.len(), 3);
+    let outcomes: Vec<Recorded> = all
+        .iter()
+        .map(|d| recorded(d, AttemptResult::Status(500), Next::Failed))
+        .collect();
+    store.record(&outcomes, &never()).await.unwrap();
+
+    let ids: Vec<Uuid> = all.iter().map(|d| d.id).collect();
+    let mut logged: Vec<Uuid> = store
+        .list_attempts("ann", &ids[..2])
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.delivery_id)
+        .collect();
+    logged.sort();
+    assert_eq!(logged, ids[..2]);
+    assert_eq!(store.list_attempts("bob", &ids).await.unwrap(), []);
+    assert_eq!(store.list_attempts("ann", &[]).await.unwrap(), []);
+}
+
 store_tests!(
+    hooks_page_oldest_first_after_a_cursor,
+    attempts_of_several_deliveries_are_read_at_once_and_stay_with_their_owner,
     concurrent_enqueues_land_whole_and_fail_alone,
     more_deliveries_than_one_insert_holds_are_all_queued,
     hooks_round_trip_and_are_scoped_to_their_owner,
