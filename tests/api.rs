@@ -681,6 +681,14 @@ async fn malformed_requests_answer_4xx_problems_and_store_nothing() {
             Some("Bearer key-ann"),
             json_type,
             b"{}".to_vec(),
+            404,
+        ),
+        (
+            Method::PATCH,
+            "/hooks".into(),
+            Some("Bearer key-ann"),
+            json_type,
+            b"{}".to_vec(),
             405,
         ),
     ];
@@ -725,4 +733,161 @@ async fn malformed_requests_answer_4xx_problems_and_store_nothing() {
         server.hooks.list_hooks("bob", None, 1000).await.unwrap(),
         []
     );
+}
+
+#[tokio::test]
+async fn a_hook_is_changed_with_patch_and_a_bad_change_changes_nothing() {
+    let server = Server::start().await;
+    let (status, created) = server
+        .json(
+            Method::POST,
+            "/hooks",
+            "key-ann",
+            Some(json!({"event": "book.added", "target": "http://127.0.0.1:9/in", "headers": {"x-api-key": "k1"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["headers"], json!({"x-api-key": "k1"}));
+    let path = format!("/hooks/{}", created["id"].as_str().unwrap());
+
+    let (status, moved) = server
+        .json(
+            Method::PATCH,
+            &path,
+            "key-ann",
+            Some(json!({"target": "http://127.0.0.1:9/moved", "metadata": {"plan": "pro"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(moved["target"], "http://127.0.0.1:9/moved");
+    assert_eq!(moved["metadata"], json!({"plan": "pro"}));
+    assert_eq!(moved["headers"], json!({"x-api-key": "k1"}));
+    assert_eq!(moved["state"], "active");
+    assert!(moved.get("secret").is_none());
+
+    let too_many: serde_json::Map<String, Value> =
+        (0..11).map(|i| (format!("x-h{i}"), json!("v"))).collect();
+    let bad: Vec<(&str, Value, u16, &str)> = vec![
+        ("key-ann", json!({"colour": "red"}), 400, "invalid-body"),
+        ("key-ann", json!({"active": "yes"}), 400, "invalid-body"),
+        ("key-ann", json!({"target": 7}), 400, "invalid-body"),
+        ("key-ann", json!({"headers": ["x"]}), 400, "invalid-body"),
+        (
+            "key-ann",
+            json!({"headers": {"content-type": "text/plain"}}),
+            422,
+            "invalid-header",
+        ),
+        (
+            "key-ann",
+            json!({"headers": {"webhook-id": "x"}}),
+            422,
+            "invalid-header",
+        ),
+        (
+            "key-ann",
+            json!({"headers": {"connection": "close"}}),
+            422,
+            "invalid-header",
+        ),
+        (
+            "key-ann",
+            json!({"headers": {"X-Upper": "v"}}),
+            422,
+            "invalid-header",
+        ),
+        (
+            "key-ann",
+            json!({"headers": {"bad name": "v"}}),
+            422,
+            "invalid-header",
+        ),
+        (
+            "key-ann",
+            json!({"headers": {"x-long": "v".repeat(1025)}}),
+            422,
+            "invalid-header",
+        ),
+        (
+            "key-ann",
+            json!({"headers": {"x-nl": "a\nb"}}),
+            422,
+            "invalid-header",
+        ),
+        (
+            "key-ann",
+            json!({"headers": too_many}),
+            422,
+            "invalid-header",
+        ),
+        (
+            "key-ann",
+            json!({"target": "http://10.0.0.1/in"}),
+            422,
+            "target-not-allowed",
+        ),
+        (
+            "key-ann",
+            json!({"target": "not a url"}),
+            422,
+            "invalid-target",
+        ),
+        (
+            "key-ann",
+            json!({"target": "ftp://127.0.0.1/in"}),
+            422,
+            "invalid-target",
+        ),
+        ("key-bob", json!({"active": false}), 404, "not-found"),
+    ];
+    for (key, body, expected, kind) in bad {
+        let (status, problem) = server
+            .json(Method::PATCH, &path, key, Some(body.clone()))
+            .await;
+        assert_eq!(status.as_u16(), expected, "{body}: {problem}");
+        assert_eq!(
+            problem["type"],
+            format!("urn:rest-hooks:problem:{kind}"),
+            "{body}"
+        );
+        if kind == "invalid-header" && body["headers"].is_object() {
+            let detail = problem["detail"].as_str().unwrap();
+            let named = body["headers"].as_object().unwrap().keys().next().unwrap();
+            assert!(
+                detail.contains(named.as_str()) || detail.contains("at most 10"),
+                "{detail}"
+            );
+        }
+    }
+    let (_, unchanged) = server.json(Method::GET, &path, "key-ann", None).await;
+    assert_eq!(unchanged, moved);
+
+    let (status, paused) = server
+        .json(
+            Method::PATCH,
+            &path,
+            "key-ann",
+            Some(json!({"active": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (paused["state"].clone(), paused["active"].clone()),
+        (json!("paused"), json!(false))
+    );
+    let book = Book {
+        id: 1,
+        user: "ann".into(),
+    };
+    assert_eq!(server.hooks.created(&book).await.unwrap(), 0);
+    let (_, resumed) = server
+        .json(
+            Method::PATCH,
+            &path,
+            "key-ann",
+            Some(json!({"active": true, "replay": false})),
+        )
+        .await;
+    assert_eq!(resumed["state"], "active");
+    assert_eq!(server.hooks.created(&book).await.unwrap(), 1);
 }

@@ -12,7 +12,8 @@ use rest_hooks::delivery::{Next, RetrySchedule};
 use rest_hooks::store::{MemoryStore, Store};
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{
-    AttemptResult, DeliveryState, Error, HookModel, Hooks, HooksBuilder, NewHook, Outcome,
+    AttemptResult, DeliveryState, Error, HookModel, HookPatch, HookState, Hooks, HooksBuilder,
+    NewHook, Outcome,
 };
 use tokio::sync::broadcast;
 
@@ -446,12 +447,14 @@ async fn a_payload_over_the_limit_is_refused_and_nothing_queued(store: impl Stor
     hooks.shutdown(Duration::from_secs(5)).await;
 }
 
-async fn a_hook_failing_for_the_whole_period_is_disabled_with_a_reason(store: impl Store) {
+async fn a_disabled_hook_holds_its_events_and_sends_them_in_order_when_enabled(store: impl Store) {
     let receiver = Receiver::start().await;
     receiver.script("/broken", [Reply::status(500)]);
-    // Disabled as soon as it fails: the period is zero.
+    // Disabled as soon as it fails: the period is zero. One attempt at a time, so
+    // that the order they are sent in is the order they arrive in.
     let hooks = builder(store)
         .disable_after(Duration::ZERO)
+        .concurrency(1)
         .build()
         .await
         .unwrap();
@@ -459,23 +462,131 @@ async fn a_hook_failing_for_the_whole_period_is_disabled_with_a_reason(store: im
     let hook = subscribe(&hooks, receiver.target("broken")).await;
 
     hooks.created(&book(1)).await.unwrap();
-    outcome(&mut observed, "/broken").await;
+    assert!(matches!(
+        outcome(&mut observed, "/broken").await.next,
+        Next::RetryAt(_)
+    ));
+    receiver.next().await;
     let disabled = hooks.get_hook("ann", hook.id).await.unwrap();
-    assert!(!disabled.active);
+    assert_eq!(disabled.state(), HookState::Disabled);
     assert_eq!(
         disabled.disabled_reason.as_deref(),
         Some("every delivery failed for 0 s")
     );
-    assert_eq!(
-        hooks.created(&book(2)).await.unwrap(),
-        0,
-        "a disabled hook gets nothing"
+    for id in 2..=4 {
+        assert_eq!(
+            hooks.created(&book(id)).await.unwrap(),
+            1,
+            "held, not dropped"
+        );
+    }
+    let log = hooks
+        .list_deliveries("ann", hook.id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 4);
+    assert!(
+        log.iter().all(|d| d.state == DeliveryState::Held),
+        "{log:?}"
     );
+
+    hooks
+        .update_hook("ann", hook.id, HookPatch::new().active(true))
+        .await
+        .unwrap();
+    let ids: Vec<u64> = receiver
+        .take(4)
+        .await
+        .iter()
+        .map(|r| r.body["data"]["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn enabling_without_replay_discards_what_was_held(store: impl Store) {
+    let receiver = Receiver::start().await;
+    receiver.script("/broken", [Reply::status(500)]);
+    let hooks = builder(store)
+        .disable_after(Duration::ZERO)
+        .retry_schedule(fast_retries(0))
+        .build()
+        .await
+        .unwrap();
+    let mut observed = hooks.observe();
+    let hook = subscribe(&hooks, receiver.target("broken")).await;
+    hooks.created(&book(1)).await.unwrap();
+    assert_eq!(outcome(&mut observed, "/broken").await.next, Next::Failed);
+    receiver.next().await;
+    hooks.created(&book(2)).await.unwrap();
+
+    let patch = HookPatch::new().active(true).replay(false);
+    hooks.update_hook("ann", hook.id, patch).await.unwrap();
+    hooks.created(&book(3)).await.unwrap();
+    assert_eq!(receiver.next().await.body["data"]["id"], 3);
+    // Recorded before it is observed.
+    assert_eq!(
+        outcome(&mut observed, "/broken").await.next,
+        Next::Delivered
+    );
+    let log = hooks
+        .list_deliveries("ann", hook.id, None, 10)
+        .await
+        .unwrap();
+    let states: Vec<DeliveryState> = log.iter().map(|d| d.state).collect();
+    // Newest first: 3 sent, 2 discarded, 1 failed before the hook was disabled.
+    assert_eq!(
+        states,
+        [
+            DeliveryState::Delivered,
+            DeliveryState::Discarded,
+            DeliveryState::Failed
+        ]
+    );
+    assert_eq!(receiver.pending(), 0);
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn a_paused_hook_gets_nothing_and_custom_headers_go_with_every_delivery(store: impl Store) {
+    let receiver = Receiver::start().await;
+    let hooks = builder(store).build().await.unwrap();
+    let hook = hooks
+        .subscribe(
+            NewHook::new("ann", "book.added", receiver.target("in")).header("x-api-key", "k-1"),
+        )
+        .await
+        .unwrap();
+    let paused = hooks
+        .update_hook("ann", hook.id, HookPatch::new().active(false))
+        .await
+        .unwrap();
+    assert_eq!(paused.state(), HookState::Paused);
+    assert_eq!(
+        hooks.created(&book(1)).await.unwrap(),
+        0,
+        "paused: nothing queued"
+    );
+    let headers = [("x-api-key".to_owned(), "k-2".to_owned())].into();
+    hooks
+        .update_hook(
+            "ann",
+            hook.id,
+            HookPatch::new().active(true).headers(headers),
+        )
+        .await
+        .unwrap();
+    assert_eq!(hooks.created(&book(2)).await.unwrap(), 1);
+    let received = receiver.next().await;
+    assert_eq!(received.body["data"]["id"], 2);
+    assert_eq!(received.headers["x-api-key"], "k-2");
+    assert_eq!(receiver.pending(), 0);
     hooks.shutdown(Duration::from_secs(5)).await;
 }
 
 store_tests!(
-    a_hook_failing_for_the_whole_period_is_disabled_with_a_reason,
+    a_disabled_hook_holds_its_events_and_sends_them_in_order_when_enabled,
+    enabling_without_replay_discards_what_was_held,
+    a_paused_hook_gets_nothing_and_custom_headers_go_with_every_delivery,
     two_500s_then_200_deliver_on_the_third_attempt,
     responses_are_logged_with_their_body_cut_at_4_kib,
     a_timeout_is_retried,

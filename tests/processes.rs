@@ -278,3 +278,36 @@ async fn a_changed_or_re_enabled_hook_reaches_the_other_process_index() {
     web.shutdown(Duration::from_secs(5)).await;
     worker.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_paused_and_moved_through_one_process_is_so_in_the_other() {
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let web = process(&schema, "web", 0).await;
+    let worker = process(&schema, "worker", 16).await;
+    let mut changes = worker.index_changes();
+    let hook = subscribe(&web, &receiver).await;
+    seen(&mut changes, IndexChange::Added(hook.id)).await;
+
+    let pause = rest_hooks::HookPatch::new().active(false);
+    web.update_hook("ann", hook.id, pause).await.unwrap();
+    seen(&mut changes, IndexChange::Removed(hook.id)).await;
+    assert_eq!(worker.created(&order(1)).await.unwrap(), 0);
+
+    let back = rest_hooks::HookPatch::new()
+        .active(true)
+        .target(receiver.target("/elsewhere"));
+    web.update_hook("ann", hook.id, back).await.unwrap();
+    seen(&mut changes, IndexChange::Added(hook.id)).await;
+    assert_eq!(worker.created(&order(2)).await.unwrap(), 1);
+    let received = receiver.next().await;
+    assert_eq!(
+        (received.path.as_str(), received.body["data"]["id"].as_u64()),
+        ("/elsewhere", Some(2))
+    );
+
+    web.shutdown(Duration::from_secs(5)).await;
+    worker.shutdown(Duration::from_secs(5)).await;
+}

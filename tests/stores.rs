@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rest_hooks::delivery::Next;
 use rest_hooks::store::{Disable, HookChange, Recorded, Store};
-use rest_hooks::{Attempt, AttemptResult, Delivery, DeliveryState, Hook};
+use rest_hooks::{Attempt, AttemptResult, Delivery, DeliveryState, Hook, HookPatch, HookState};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -23,6 +23,7 @@ fn hook(owner: &str, event: &str) -> Hook {
         disabled_reason: None,
         created_at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
         metadata: json!({"plan": "pro", "tags": ["a", "b"]}),
+        headers: [("x-api-key".to_owned(), "k1".to_owned())].into(),
     }
 }
 
@@ -57,7 +58,7 @@ async fn hooks_round_trip_and_are_scoped_to_their_owner(store: impl Store) {
     assert!(store.delete_hook("ann", ann.id).await.unwrap());
     assert!(!store.delete_hook("ann", ann.id).await.unwrap());
     assert_eq!(store.get_hook("ann", ann.id).await.unwrap(), None);
-    assert_eq!(store.list_active_hooks().await.unwrap(), [ann2, bob]);
+    assert_eq!(store.list_fired_hooks().await.unwrap(), [ann2, bob]);
 }
 
 async fn inactive_hooks_are_not_indexed(store: impl Store) {
@@ -66,7 +67,7 @@ async fn inactive_hooks_are_not_indexed(store: impl Store) {
     let on = hook("ann", "book.added");
     store.insert_hook(&off).await.unwrap();
     store.insert_hook(&on).await.unwrap();
-    assert_eq!(store.list_active_hooks().await.unwrap(), [on]);
+    assert_eq!(store.list_fired_hooks().await.unwrap(), [on]);
     assert_eq!(store.list_hooks("ann", None, 1000).await.unwrap().len(), 2);
 }
 
@@ -167,7 +168,8 @@ async fn a_leased_delivery_is_not_leased_again_until_recorded_or_expired(store: 
 }
 
 /// Deliveries fired from an index that did not know yet that their hook was
-/// disabled or deleted (by another process, say) are never sent.
+/// paused, disabled or deleted (by another process, say) are never sent: those of
+/// a hook that is there are held for when it comes back.
 async fn deliveries_of_a_disabled_or_deleted_hook_are_not_sent(store: impl Store) {
     let (_, sendable) = queued(&store, "ann", 1).await;
     let mut disabled = hook("ann", "book.added");
@@ -184,8 +186,8 @@ async fn deliveries_of_a_disabled_or_deleted_hook_are_not_sent(store: impl Store
     let leased = store.lease(10, Duration::from_secs(60)).await.unwrap();
     let ids: Vec<_> = leased.iter().map(|o| o.delivery.id).collect();
     assert_eq!(ids, [sendable[0].id]);
-    let failed = store.get_delivery("ann", late.id).await.unwrap().unwrap();
-    assert_eq!((failed.state, failed.attempts), (DeliveryState::Failed, 0));
+    let held = store.get_delivery("ann", late.id).await.unwrap().unwrap();
+    assert_eq!((held.state, held.attempts), (DeliveryState::Held, 0));
     assert_eq!(store.get_delivery("ann", orphan.id).await.unwrap(), None);
     assert!(store.lease(10, Duration::ZERO).await.unwrap().is_empty());
 }
@@ -361,11 +363,17 @@ async fn a_hook_failing_too_long_is_disabled_and_success_resets_the_clock(store:
         disabled.disabled_reason.as_deref(),
         Some("every delivery failed for 0 s")
     );
-    assert_eq!(store.list_active_hooks().await.unwrap(), []);
+    // Still fired to, to hold its events; its queue is held, not attempted.
+    assert_eq!(
+        store.list_fired_hooks().await.unwrap(),
+        std::slice::from_ref(&disabled)
+    );
     assert!(
         store.lease(10, Duration::ZERO).await.unwrap().is_empty(),
-        "its queue is failed"
+        "its queue is held"
     );
+    let held = store.get_delivery("ann", all[3].id).await.unwrap().unwrap();
+    assert_eq!(held.state, DeliveryState::Held);
 }
 
 /// A hook that took one delivery and failed another in the same batch is judged by
@@ -594,7 +602,160 @@ async fn attempts_of_several_deliveries_are_read_at_once_and_stay_with_their_own
     assert_eq!(store.list_attempts("ann", &[]).await.unwrap(), []);
 }
 
+async fn an_update_changes_what_it_names_and_stays_with_its_owner(store: impl Store) {
+    let h = hook("ann", "book.added");
+    store.insert_hook(&h).await.unwrap();
+    let moved = HookPatch::new()
+        .target("https://example.com/moved")
+        .headers([("x-tenant".to_owned(), "t9".to_owned())].into());
+    assert_eq!(store.update_hook("bob", h.id, &moved).await.unwrap(), None);
+    let updated = store
+        .update_hook("ann", h.id, &moved)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.target, "https://example.com/moved");
+    assert_eq!(updated.headers["x-tenant"], "t9");
+    assert_eq!(
+        (updated.metadata.clone(), updated.secret.clone()),
+        (h.metadata.clone(), h.secret.clone())
+    );
+    assert_eq!(
+        store.get_hook("ann", h.id).await.unwrap(),
+        Some(updated.clone())
+    );
+    let nulled = store
+        .update_hook(
+            "ann",
+            h.id,
+            &HookPatch::new().metadata(serde_json::Value::Null),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(nulled.metadata, serde_json::Value::Null);
+    assert_eq!(nulled.target, updated.target);
+}
+
+async fn pausing_holds_the_queue_and_resuming_releases_it_oldest_first(store: impl Store) {
+    let (h, all) = queued(&store, "ann", 3).await;
+    let paused = store
+        .update_hook("ann", h.id, &HookPatch::new().active(false))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(paused.state(), HookState::Paused);
+    assert_eq!(store.list_fired_hooks().await.unwrap(), []);
+    assert!(
+        store
+            .lease(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for d in &all {
+        let held = store.get_delivery("ann", d.id).await.unwrap().unwrap();
+        assert_eq!(held.state, DeliveryState::Held);
+    }
+    // Fired after the resume, a millisecond later at least (the stores keep
+    // milliseconds): behind the ones held.
+    let resumed = store
+        .update_hook("ann", h.id, &HookPatch::new().active(true))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resumed.state(), HookState::Active);
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let later = Delivery::new(&resumed, b"{}".to_vec());
+    store.enqueue(vec![later.clone()]).await.unwrap();
+    let mut leased: Vec<Uuid> = store
+        .lease(10, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.delivery.id)
+        .collect();
+    assert_eq!(leased.pop(), Some(later.id));
+    // The three were fired in one millisecond, which orders them no further.
+    leased.sort();
+    assert_eq!(leased, all.iter().map(|d| d.id).collect::<Vec<_>>());
+}
+
+async fn enabling_a_disabled_hook_clears_it_and_replays_or_discards_what_it_held(
+    store: impl Store,
+) {
+    for replay in [true, false] {
+        let (h, all) = queued(&store, "ann", 2).await;
+        store.lease(10, Duration::from_secs(60)).await.unwrap();
+        let failing = recorded(&all[0], AttemptResult::Status(500), Next::Failed);
+        let changes = store
+            .record(&[failing], &disable_after(Duration::ZERO))
+            .await
+            .unwrap();
+        assert_eq!(changes, [HookChange::Disabled(h.id)]);
+        // all[1] was leased but not attempted: its lease runs out while disabled.
+        store.release(&[all[1].id]).await.unwrap();
+        let disabled = store.get_hook("ann", h.id).await.unwrap().unwrap();
+        assert_eq!(disabled.state(), HookState::Disabled);
+        // (time passes: a millisecond after `all`, and its failing streak older
+        // than the rule below)
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let fired_meanwhile = Delivery::new(&disabled, b"{}".to_vec());
+        assert_eq!(fired_meanwhile.state, DeliveryState::Held);
+        store.enqueue(vec![fired_meanwhile.clone()]).await.unwrap();
+        assert!(
+            store
+                .lease(10, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let patch = HookPatch::new().active(true).replay(replay);
+        let enabled = store
+            .update_hook("ann", h.id, &patch)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (enabled.state(), enabled.disabled_reason),
+            (HookState::Active, None)
+        );
+        let leased: Vec<Uuid> = store
+            .lease(10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .iter()
+            .map(|o| o.delivery.id)
+            .collect();
+        let state = store
+            .get_delivery("ann", fired_meanwhile.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state;
+        if replay {
+            assert_eq!(leased, [all[1].id, fired_meanwhile.id]);
+            assert_eq!(state, DeliveryState::Pending);
+        } else {
+            assert_eq!(leased, Vec::<Uuid>::new());
+            assert_eq!(state, DeliveryState::Discarded);
+        }
+        // Its failing streak was cleared: one more failure does not disable it
+        // under a rule of 20 ms, which the old streak would have met.
+        if replay {
+            let failing = recorded(&fired_meanwhile, AttemptResult::Status(500), Next::Failed);
+            let rule = disable_after(Duration::from_millis(20));
+            assert_eq!(store.record(&[failing], &rule).await.unwrap(), []);
+        }
+        store.delete_hook("ann", h.id).await.unwrap();
+    }
+}
+
 store_tests!(
+    an_update_changes_what_it_names_and_stays_with_its_owner,
+    pausing_holds_the_queue_and_resuming_releases_it_oldest_first,
+    enabling_a_disabled_hook_clears_it_and_replays_or_discards_what_it_held,
     hooks_page_oldest_first_after_a_cursor,
     attempts_of_several_deliveries_are_read_at_once_and_stay_with_their_owner,
     concurrent_enqueues_land_whole_and_fail_alone,
@@ -669,7 +830,11 @@ mod migrations {
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hooks.db");
-        let h = super::hook("ann", "book.added");
+        // A hook of version 1 of the schema, which had no custom headers.
+        let h = rest_hooks::Hook {
+            headers: Default::default(),
+            ..super::hook("ann", "book.added")
+        };
         // A store written by version 1 of the schema: hooks, and no delivery queue.
         {
             let url = format!("sqlite://{}?mode=rwc", path.display());

@@ -34,6 +34,16 @@ pub enum Error {
         reason: NotAllowed,
     },
 
+    /// A custom header of a hook is one it may not send; `name` is empty when
+    /// there are too many.
+    #[error("invalid header `{name}`: {reason}")]
+    InvalidHeader {
+        /// The header's name as given.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+
     /// A secret given with a subscription is not `whsec_` and base64 of 24 to 64
     /// bytes.
     #[error("invalid secret: expected `whsec_` and the base64 of 24 to 64 random bytes")]

@@ -1,4 +1,5 @@
-//! The in-memory index of active subscriptions (event → owner → hooks), kept current
+//! The in-memory index of the hooks events are fired to (event → owner → hooks):
+//! active ones, and disabled ones, whose events are held. It is kept current
 //! by subscribe and unsubscribe, by recorded outcomes, and on a shared store by other
 //! processes' changes, so that firing an event nobody listens to touches no
 //! database.
@@ -11,16 +12,19 @@ use uuid::Uuid;
 
 use crate::hook::Hook;
 
-/// A change to the index of active hooks that this process fires from.
+/// A change to the index of hooks that this process fires to (active ones, and
+/// disabled ones, whose events are held).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IndexChange {
-    /// The hook is now fired to: subscribed in this process or in another one.
+    /// The hook is now fired to: subscribed or resumed, in this process or in
+    /// another one.
     Added(Uuid),
-    /// The hook is fired to no more: unsubscribed, paused, disabled, or deleted by
-    /// a `410 Gone`, in this process or in another one.
+    /// The hook is fired to no more: unsubscribed, paused, or deleted by a
+    /// `410 Gone`, in this process or in another one.
     Removed(Uuid),
-    /// The hook is still fired to, as changed (a new target, say).
+    /// The hook is still fired to, as changed: a new target, say, or disabled
+    /// (its events are held from now on) or enabled again.
     Changed(Uuid),
     /// The whole index was loaded again, because changes made by other processes
     /// may have been missed (the connection that reports them was lost).
@@ -69,7 +73,7 @@ impl SharedIndex {
                 return;
             }
             let was = index.by_id.get(&id).cloned();
-            match (was, hook.active) {
+            match (was, hook.is_fired_to()) {
                 (None, false) => None,
                 (None, true) => {
                     index.insert(Arc::new(hook));
@@ -164,9 +168,9 @@ impl Index {
         index
     }
 
-    /// Adds a hook whose id is not in the index, if it is active.
+    /// Adds a hook whose id is not in the index, if events are fired to it.
     fn insert(&mut self, hook: Arc<Hook>) {
-        if !hook.active {
+        if !hook.is_fired_to() {
             return;
         }
         self.by_id.insert(hook.id, Arc::clone(&hook));
@@ -204,7 +208,9 @@ impl Index {
     }
 }
 
-/// The active hooks subscribed to one event, as a [`Finder`](crate::finder::Finder) sees them.
+/// The hooks subscribed to one event that events are fired to, as a
+/// [`Finder`](crate::finder::Finder) sees them: active ones, and disabled ones,
+/// whose deliveries are held.
 #[derive(Debug, Clone, Copy)]
 pub struct Subscribers<'a> {
     hooks: &'a EventHooks,

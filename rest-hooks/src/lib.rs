@@ -64,7 +64,7 @@ pub mod __private;
 
 pub use error::{Error, Result};
 pub use event::{Audience, Event, EventSpec, ModelAction, Raw};
-pub use hook::{Hook, NewHook};
+pub use hook::{Hook, HookPatch, HookState, NewHook};
 pub use hooks::{Hooks, HooksBuilder};
 pub use index::IndexChange;
 pub use model::{HookInfo, HookModel, default_payload};

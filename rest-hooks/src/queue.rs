@@ -2,10 +2,12 @@
 //! hook, the [`Attempt`]s at it, and what follows each attempt. The stores keep
 //! these; the delivery engine takes and records them.
 
+use std::collections::BTreeMap;
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::hook::Hook;
+use crate::hook::{Hook, HookState};
 
 /// One event on its way to one hook.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +42,12 @@ impl Delivery {
             event: hook.event.clone(),
             target: hook.target.clone(),
             payload,
-            state: DeliveryState::Pending,
+            // A hook the library disabled gets its events held, for when its owner
+            // enables it again.
+            state: match hook.state() {
+                HookState::Disabled => DeliveryState::Held,
+                HookState::Active | HookState::Paused => DeliveryState::Pending,
+            },
             attempts: 0,
             created_at: crate::clock::now(),
         }
@@ -57,6 +64,11 @@ pub enum DeliveryState {
     Delivered,
     /// Given up on.
     Failed,
+    /// Waiting for its hook, disabled or paused, to be enabled again; not
+    /// attempted meanwhile.
+    Held,
+    /// Dropped unsent: its hook was enabled again without replaying what it held.
+    Discarded,
 }
 
 impl DeliveryState {
@@ -66,6 +78,8 @@ impl DeliveryState {
             DeliveryState::Pending => "pending",
             DeliveryState::Delivered => "delivered",
             DeliveryState::Failed => "failed",
+            DeliveryState::Held => "held",
+            DeliveryState::Discarded => "discarded",
         }
     }
 
@@ -75,6 +89,8 @@ impl DeliveryState {
             "pending" => Some(DeliveryState::Pending),
             "delivered" => Some(DeliveryState::Delivered),
             "failed" => Some(DeliveryState::Failed),
+            "held" => Some(DeliveryState::Held),
+            "discarded" => Some(DeliveryState::Discarded),
             _ => None,
         }
     }
@@ -88,6 +104,8 @@ pub struct Outgoing {
     pub delivery: Delivery,
     /// The secrets that sign it, newest first.
     pub secrets: Vec<String>,
+    /// The hook's custom headers, sent with it.
+    pub headers: BTreeMap<String, String>,
 }
 
 /// How an attempt ended.

@@ -6,14 +6,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::Api;
 use super::extract::{Body, Id, Owner, Query};
 use super::problem::Problem;
 use super::views::{HookView, Page, paged};
-use crate::hook::NewHook;
+use crate::hook::{HookPatch, NewHook};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +24,8 @@ pub(super) struct Subscription {
     target: String,
     #[serde(default)]
     metadata: Value,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
 }
 
 pub(super) async fn subscribe(
@@ -29,10 +33,9 @@ pub(super) async fn subscribe(
     Owner(owner): Owner,
     Body(body): Body<Subscription>,
 ) -> Result<impl IntoResponse, Problem> {
-    let hook = api
-        .hooks
-        .subscribe(NewHook::new(owner, body.event, body.target).metadata(body.metadata))
-        .await?;
+    let mut new = NewHook::new(owner, body.event, body.target).metadata(body.metadata);
+    new.headers = body.headers;
+    let hook = api.hooks.subscribe(new).await?;
     let location =
         HeaderValue::from_str(&format!("hooks/{}", hook.id)).map_err(|_| Problem::not_found())?;
     Ok((
@@ -60,6 +63,40 @@ pub(super) async fn get_hook(
     Id(id): Id,
 ) -> Result<Json<HookView>, Problem> {
     let hook = api.hooks.get_hook(&owner, id).await?;
+    Ok(Json(HookView::new(hook, false)))
+}
+
+/// `PATCH /hooks/{id}`: what is absent stays as it is; `"metadata": null` sets
+/// it to `null`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Change {
+    target: Option<String>,
+    active: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    metadata: Option<Value>,
+    headers: Option<BTreeMap<String, String>>,
+    replay: Option<bool>,
+}
+
+/// A field that is there, `null` included (`Option` alone reads `null` as absent).
+fn present<'de, D: Deserializer<'de>>(value: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(value).map(Some)
+}
+
+pub(super) async fn update_hook(
+    State(api): State<Arc<Api>>,
+    Owner(owner): Owner,
+    Id(id): Id,
+    Body(change): Body<Change>,
+) -> Result<Json<HookView>, Problem> {
+    let mut patch = HookPatch::new();
+    patch.target = change.target;
+    patch.active = change.active;
+    patch.metadata = change.metadata;
+    patch.headers = change.headers;
+    patch.replay = change.replay.unwrap_or(true);
+    let hook = api.hooks.update_hook(&owner, id, patch).await?;
     Ok(Json(HookView::new(hook, false)))
 }
 

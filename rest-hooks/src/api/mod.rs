@@ -6,6 +6,7 @@
 //! | `POST /hooks` `{"event", "target", "metadata"?}` | 201, the hook with its secret (shown this once), `Location` |
 //! | `GET /hooks?limit=&cursor=` | the caller's hooks, oldest first, and `next_cursor` |
 //! | `GET /hooks/{id}` | the hook |
+//! | `PATCH /hooks/{id}` `{"target"?, "active"?, "metadata"?, "headers"?, "replay"?}` | the hook as changed: moved, paused, resumed, enabled again |
 //! | `DELETE /hooks/{id}` | 204 |
 //! | `POST /hooks/{id}/rotate-secret` | the hook with its new secret; the old one signs too for a grace period |
 //! | `GET /hooks/{id}/deliveries?limit=&cursor=` | deliveries, newest first, each with its attempts |
@@ -86,7 +87,9 @@ pub fn router(hooks: Hooks, resolver: impl OwnerResolver) -> Router {
         .route("/hooks", post(hooks::subscribe).get(hooks::list_hooks))
         .route(
             "/hooks/{id}",
-            get(hooks::get_hook).delete(hooks::unsubscribe),
+            get(hooks::get_hook)
+                .patch(hooks::update_hook)
+                .delete(hooks::unsubscribe),
         )
         .route("/hooks/{id}/rotate-secret", post(hooks::rotate_secret))
         .route("/hooks/{id}/deliveries", get(deliveries::list_deliveries))

@@ -76,6 +76,7 @@ impl From<Error> for Problem {
             Error::InvalidTarget { .. } => "invalid-target",
             Error::TargetNotAllowed { .. } => "target-not-allowed",
             Error::InvalidSecret => "invalid-secret",
+            Error::InvalidHeader { .. } => "invalid-header",
             Error::HookNotFound(_) | Error::DeliveryNotFound(_) => return Problem::not_found(),
             Error::PayloadTooLarge { .. } => {
                 return Problem::new(

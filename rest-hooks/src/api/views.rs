@@ -5,7 +5,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::problem::Problem;
-use crate::hook::Hook;
+use std::collections::BTreeMap;
+
+use crate::hook::{Hook, HookState};
 use crate::queue::{Attempt, Delivery, DeliveryState};
 
 /// `?limit=&cursor=` of a listing.
@@ -58,26 +60,31 @@ pub(super) struct HookView {
     id: Uuid,
     event: String,
     target: String,
+    state: HookState,
     active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_reason: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: time::OffsetDateTime,
     metadata: Value,
+    headers: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
 }
 
 impl HookView {
     pub(super) fn new(hook: Hook, show_secret: bool) -> Self {
+        let state = hook.state();
         Self {
             id: hook.id,
             event: hook.event,
             target: hook.target,
+            state,
             active: hook.active,
             disabled_reason: hook.disabled_reason,
             created_at: hook.created_at,
             metadata: hook.metadata,
+            headers: hook.headers,
             secret: show_secret.then_some(hook.secret),
         }
     }

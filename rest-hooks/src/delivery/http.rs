@@ -78,9 +78,11 @@ impl HttpDeliverer {
         let id = delivery.id.to_string();
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let signature = signature_header(&outgoing.secrets, &id, timestamp, &delivery.payload);
-        let response = self
-            .client
-            .post(url)
+        let mut request = self.client.post(url);
+        for (name, value) in &outgoing.headers {
+            request = request.header(name, value);
+        }
+        let response = request
             .header(CONTENT_TYPE, "application/json")
             .header(
                 USER_AGENT,

@@ -48,7 +48,7 @@ impl Engine {
             let Some(changes) = self.record_batch(&recorded, give_up).await else {
                 continue;
             };
-            self.follow(&changes);
+            self.follow(&changes).await;
             if self.observers.receiver_count() > 0 {
                 for (delivery, Recorded { attempt, next }) in deliveries.into_iter().zip(recorded) {
                     // A receiver that lags loses the oldest outcomes, by design.
@@ -90,11 +90,21 @@ impl Engine {
     }
 
     /// Keeps the in-memory index in step with hooks that recording disabled or
-    /// deleted.
-    fn follow(&self, changes: &[HookChange]) {
+    /// deleted. A disabled hook stays in it, to hold its events: as the store has
+    /// it now.
+    async fn follow(&self, changes: &[HookChange]) {
         for change in changes {
-            let (HookChange::Disabled(id) | HookChange::Deleted(id)) = change;
-            self.index.remove(*id);
+            match *change {
+                HookChange::Deleted(id) => self.index.delete(id),
+                HookChange::Disabled(id) => match self.store.get_hook_by_id(id).await {
+                    Ok(Some(hook)) => self.index.put(hook),
+                    Ok(None) => self.index.delete(id),
+                    Err(error) => {
+                        tracing::warn!(%error, hook = %id, "could not read a disabled hook; its events are not held until it is indexed again");
+                        self.index.remove(id);
+                    }
+                },
+            }
         }
     }
 }

@@ -169,7 +169,7 @@ impl HooksBuilder {
         // Listening starts before the index is loaded, so that no change falls
         // between the two.
         let notices = self.store.notices().await?;
-        let index = Arc::new(SharedIndex::new(self.store.list_active_hooks().await?));
+        let index = Arc::new(SharedIndex::new(self.store.list_fired_hooks().await?));
         let deliverer = match self.deliverer {
             Some(deliverer) => deliverer,
             None => Arc::new(

@@ -70,7 +70,7 @@ impl Follower {
                 None => self.index.delete(id),
             },
             Notice::Missed => {
-                self.index.replace(self.store.list_active_hooks().await?);
+                self.index.replace(self.store.list_fired_hooks().await?);
                 self.wake.notify_one();
             }
         }

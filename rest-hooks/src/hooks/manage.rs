@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::Hooks;
 use crate::error::{Error, Result};
-use crate::hook::{Hook, NewHook, generate_secret};
+use crate::hook::{Hook, HookPatch, NewHook, generate_secret};
 use crate::queue::{Attempt, Delivery};
 
 impl Hooks {
@@ -53,6 +53,28 @@ impl Hooks {
         limit: usize,
     ) -> Result<Vec<Hook>> {
         self.inner.store.list_hooks(owner, after, limit).await
+    }
+
+    /// Changes the owner's hook: its target (checked as at subscribe), whether it
+    /// is active (pause, resume, or enable again after the library disabled it,
+    /// releasing what it held unless `replay` is off), its metadata or its
+    /// headers. The change reaches the index of every process.
+    ///
+    /// Errors: [`Error::HookNotFound`], and those of [`subscribe`](Self::subscribe)
+    /// for the target and headers; nothing is changed then.
+    pub async fn update_hook(&self, owner: &str, id: Uuid, patch: HookPatch) -> Result<Hook> {
+        let patch = patch.validated(&self.inner.policy).await?;
+        let hook = self
+            .inner
+            .store
+            .update_hook(owner, id, &patch)
+            .await?
+            .ok_or(Error::HookNotFound(id))?;
+        self.inner.index.put(hook.clone());
+        if patch.active == Some(true) {
+            self.wake();
+        }
+        Ok(hook)
     }
 
     /// Gives the owner's hook a new secret. The old one keeps signing alongside it

@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::queue_rules::{HookSecrets, Leased, RecordPlan};
+use super::queue_rules::{HeldDeliveries, HookSecrets, Leased, RecordPlan};
 use super::{Disable, Store, StoreError};
 use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::{Error, Result};
-use crate::hook::Hook;
+use crate::hook::{Hook, HookPatch};
 use crate::queue::{Attempt, Delivery, DeliveryState, HookChange, Outgoing, Recorded};
 
 /// A [`Store`] in memory, with the same semantics as the SQL ones. Clones share the
@@ -114,7 +114,27 @@ impl State {
             previous_secret,
             previous_secret_until,
             active: stored.hook.active,
+            headers: stored.hook.headers.clone(),
         })
+    }
+
+    /// The ids of the hook's deliveries in `state`.
+    fn deliveries_in(&self, hook_id: Uuid, state: DeliveryState) -> Vec<Uuid> {
+        self.deliveries
+            .values()
+            .filter(|q| q.delivery.hook_id == hook_id && q.delivery.state == state)
+            .map(|q| q.delivery.id)
+            .collect()
+    }
+
+    /// Puts the deliveries in `state`, out of the due and leased sets.
+    fn set_state(&mut self, ids: &[Uuid], state: DeliveryState) {
+        for &id in ids {
+            self.unqueue(id);
+            if let Some(q) = self.deliveries.get_mut(&id) {
+                q.delivery.state = state;
+            }
+        }
     }
 
     /// Marks the hook failing since `now` unless it already is; disables it when it
@@ -127,18 +147,8 @@ impl State {
         }
         stored.hook.active = false;
         stored.hook.disabled_reason = Some(disable.reason());
-        let pending: Vec<Uuid> = self
-            .deliveries
-            .values()
-            .filter(|q| q.delivery.hook_id == hook_id && q.delivery.state == DeliveryState::Pending)
-            .map(|q| q.delivery.id)
-            .collect();
-        for id in pending {
-            self.unqueue(id);
-            if let Some(q) = self.deliveries.get_mut(&id) {
-                q.delivery.state = DeliveryState::Failed;
-            }
-        }
+        let pending = self.deliveries_in(hook_id, DeliveryState::Pending);
+        self.set_state(&pending, DeliveryState::Held);
         Some(HookChange::Disabled(hook_id))
     }
 }
@@ -181,14 +191,48 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn list_active_hooks(&self) -> Result<Vec<Hook>> {
+    async fn list_fired_hooks(&self) -> Result<Vec<Hook>> {
         let state = self.state();
         Ok(state
             .hooks
             .values()
-            .filter(|s| s.hook.active)
+            .filter(|s| s.hook.is_fired_to())
             .map(|s| s.hook.clone())
             .collect())
+    }
+
+    async fn update_hook(&self, owner: &str, id: Uuid, patch: &HookPatch) -> Result<Option<Hook>> {
+        let mut state = self.state();
+        let Some(stored) = state.owned_hook(owner, id) else {
+            return Ok(None);
+        };
+        let held = HeldDeliveries::after(&stored.hook, patch);
+        if patch.enables(&stored.hook) {
+            stored.failing_since = None;
+        }
+        stored.hook = patch.apply(&stored.hook);
+        let hook = stored.hook.clone();
+        match held {
+            HeldDeliveries::Keep => {}
+            HeldDeliveries::Hold => {
+                let pending = state.deliveries_in(id, DeliveryState::Pending);
+                state.set_state(&pending, DeliveryState::Held);
+            }
+            HeldDeliveries::Release => {
+                for held in state.deliveries_in(id, DeliveryState::Held) {
+                    if let Some(q) = state.deliveries.get_mut(&held) {
+                        q.delivery.state = DeliveryState::Pending;
+                        let fired = millis(q.delivery.created_at);
+                        state.requeue(held, fired);
+                    }
+                }
+            }
+            HeldDeliveries::Discard => {
+                let held = state.deliveries_in(id, DeliveryState::Held);
+                state.set_state(&held, DeliveryState::Discarded);
+            }
+        }
+        Ok(Some(hook))
     }
 
     async fn delete_hook(&self, owner: &str, id: Uuid) -> Result<bool> {
@@ -230,7 +274,9 @@ impl Store for MemoryStore {
             ))));
         }
         for delivery in deliveries {
-            state.due.insert((now, delivery.id));
+            if delivery.state == DeliveryState::Pending {
+                state.due.insert((now, delivery.id));
+            }
             let queued = Queued {
                 delivery,
                 due_at: now,
@@ -272,12 +318,7 @@ impl Store for MemoryStore {
             taken.push((delivery, secrets));
         }
         let leased = Leased::sort(taken, now);
-        for &id in &leased.disabled {
-            state.unqueue(id);
-            if let Some(q) = state.deliveries.get_mut(&id) {
-                q.delivery.state = DeliveryState::Failed;
-            }
-        }
+        state.set_state(&leased.held, DeliveryState::Held);
         for id in &leased.gone {
             state.unqueue(*id);
             state.deliveries.remove(id);

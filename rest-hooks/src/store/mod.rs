@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::clock::duration_millis;
 use crate::error::Result;
-use crate::hook::Hook;
+use crate::hook::{Hook, HookPatch};
 use crate::queue::{Attempt, Delivery, Outgoing};
 
 mod memory;
@@ -57,8 +57,17 @@ pub trait Store: Send + Sync + 'static {
     async fn list_hooks(&self, owner: &str, after: Option<Uuid>, limit: usize)
     -> Result<Vec<Hook>>;
 
-    /// Every active hook of every owner: what the in-memory index is built from.
-    async fn list_active_hooks(&self) -> Result<Vec<Hook>>;
+    /// Every hook of every owner that events are fired to (active, or disabled
+    /// and holding its events; not paused): what the in-memory index is built
+    /// from.
+    async fn list_fired_hooks(&self) -> Result<Vec<Hook>>;
+
+    /// Changes the owner's hook as `patch` says (validated already), and what
+    /// follows for its deliveries (`HeldDeliveries` in the queue rules): pausing
+    /// holds the pending ones; enabling again clears why the hook was disabled
+    /// and its failing streak, and releases the held ones, or discards them
+    /// without `replay`. `None` when the owner has no such hook.
+    async fn update_hook(&self, owner: &str, id: Uuid, patch: &HookPatch) -> Result<Option<Hook>>;
 
     /// Deletes the owner's hook with its deliveries and their attempts; `false` when
     /// the owner has no such hook.

@@ -2,20 +2,23 @@
 //! deliveries are sent and with which secrets, and what a batch of recorded
 //! attempts changes.
 
+use std::collections::BTreeMap;
+
 use uuid::Uuid;
 
 use crate::clock::millis;
+use crate::hook::{Hook, HookPatch};
 use crate::queue::{Attempt, Delivery, Next, Outgoing, Recorded};
 
 /// What leasing needs of a delivery's hook.
 #[derive(Debug, Clone)]
-#[cfg_attr(feature = "sql", derive(sqlx::FromRow))]
 pub(super) struct HookSecrets {
     pub(super) secret: String,
     pub(super) previous_secret: Option<String>,
     /// When the previous secret stops signing, in milliseconds.
     pub(super) previous_secret_until: Option<i64>,
     pub(super) active: bool,
+    pub(super) headers: BTreeMap<String, String>,
 }
 
 impl HookSecrets {
@@ -34,12 +37,12 @@ impl HookSecrets {
 
 /// Leased deliveries sorted by their hook. Only those of an active hook are sent,
 /// signed with its secrets; those fired from an index that did not know yet that
-/// their hook was disabled or deleted (in another process, say) are not.
+/// their hook was paused, disabled or deleted (in another process, say) are not.
 pub(super) struct Leased {
-    /// To send, with the secrets that sign them now.
+    /// To send, with the secrets that sign them now and the hook's headers.
     pub(super) outgoing: Vec<Outgoing>,
-    /// Of a disabled hook: they fail, as its pending deliveries did.
-    pub(super) disabled: Vec<Uuid>,
+    /// Of a paused or disabled hook: held, as its pending deliveries were.
+    pub(super) held: Vec<Uuid>,
     /// Of a deleted hook: they go, as its deliveries did.
     pub(super) gone: Vec<Uuid>,
 }
@@ -53,16 +56,17 @@ impl Leased {
     ) -> Self {
         let mut leased = Leased {
             outgoing: Vec::new(),
-            disabled: Vec::new(),
+            held: Vec::new(),
             gone: Vec::new(),
         };
         for (delivery, hook) in rows {
             match hook {
                 Some(hook) if hook.active => leased.outgoing.push(Outgoing {
+                    headers: hook.headers.clone(),
                     secrets: hook.signing(now),
                     delivery,
                 }),
-                Some(_) => leased.disabled.push(delivery.id),
+                Some(_) => leased.held.push(delivery.id),
                 None => leased.gone.push(delivery.id),
             }
         }
@@ -71,7 +75,7 @@ impl Leased {
 
     /// Whether some leased deliveries are not sent.
     pub(super) fn has_unsendable(&self) -> bool {
-        !self.disabled.is_empty() || !self.gone.is_empty()
+        !self.held.is_empty() || !self.gone.is_empty()
     }
 }
 
@@ -153,5 +157,35 @@ impl<'a> RecordPlan<'a> {
             && self.failed.is_empty()
             && self.failing_hooks.is_empty()
             && self.gone_hooks.is_empty()
+    }
+}
+
+/// What a change to a hook does to its queued deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HeldDeliveries {
+    /// Nothing.
+    Keep,
+    /// Pausing: the pending ones are held, so that none is leased meanwhile.
+    Hold,
+    /// Enabling again: the held ones are due again, oldest first (each due when
+    /// it was fired, so ahead of anything fired since).
+    Release,
+    /// Enabling again with `replay: false`: the held ones are discarded.
+    Discard,
+}
+
+impl HeldDeliveries {
+    pub(super) fn after(before: &Hook, patch: &HookPatch) -> Self {
+        if before.active && patch.active == Some(false) {
+            HeldDeliveries::Hold
+        } else if patch.enables(before) {
+            if patch.replay {
+                HeldDeliveries::Release
+            } else {
+                HeldDeliveries::Discard
+            }
+        } else {
+            HeldDeliveries::Keep
+        }
     }
 }

@@ -40,9 +40,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "notify every change",
         include_str!("migrations/0006_notify_every_change.sql"),
     ),
+    (
+        7,
+        "hook headers",
+        include_str!("migrations/0007_hook_headers.sql"),
+    ),
 ];
 
-/// A [`Store`] in PostgreSQL, which several processes (on several hosts) can
+/// A [`Store`](super::Store) in PostgreSQL, which several processes (on several hosts) can
 /// share: each leases from the one queue, and each [`Hooks`](crate::Hooks) built
 /// on it hears through `LISTEN/NOTIFY` what the others queue and which hooks they
 /// change.
@@ -124,7 +129,8 @@ sql_store!(
     PgConnection,
     read = pool,
     write = pool,
-    metadata = "$8::jsonb"
+    json = "::jsonb",
+    lock = " FOR UPDATE"
 );
 
 /// What the SQL statements shared with PostgreSQL leave to SQLite.

@@ -17,7 +17,7 @@ use crate::store::Disable;
 use crate::store::queue_rules::{HookSecrets, Leased, RecordPlan};
 use crate::store::sql::WriteDeliveries;
 use crate::store::sql::group_commit::WriteQueued;
-use crate::store::sql::rows::{DeliveryRow, parse_id};
+use crate::store::sql::rows::{DeliveryRow, parse_headers, parse_id};
 
 #[async_trait]
 impl WriteQueued for PgPool {
@@ -124,7 +124,7 @@ impl PgStore {
                      FOR UPDATE SKIP LOCKED)
                  RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at, due_at)
              SELECT l.id, l.hook_id, l.owner, l.event, l.target, l.payload, l.state, l.attempts, l.created_at,
-                    h.secret, h.previous_secret, h.previous_secret_until, h.active
+                    h.secret, h.previous_secret, h.previous_secret_until, h.active, h.headers::text AS headers
              FROM leased l LEFT JOIN rest_hooks_hooks h ON h.id = l.hook_id
              ORDER BY l.due_at",
         )
@@ -140,12 +140,12 @@ impl PgStore {
         let leased = Leased::sort(rows, now);
         if leased.has_unsendable() {
             sqlx::query(
-                "WITH failed AS (
-                     UPDATE rest_hooks_deliveries SET state = 'failed', leased_until = NULL
+                "WITH held AS (
+                     UPDATE rest_hooks_deliveries SET state = 'held', leased_until = NULL
                      WHERE id = ANY($1))
                  DELETE FROM rest_hooks_deliveries WHERE id = ANY($2)",
             )
-            .bind(strings(&leased.disabled))
+            .bind(strings(&leased.held))
             .bind(strings(&leased.gone))
             .execute(&self.pool)
             .await?;
@@ -224,7 +224,7 @@ impl PgStore {
         .await?;
         if !disabled.is_empty() {
             sqlx::query(
-                "UPDATE rest_hooks_deliveries SET state = 'failed' WHERE hook_id = ANY($1) AND state = 'pending'",
+                "UPDATE rest_hooks_deliveries SET state = 'held' WHERE hook_id = ANY($1) AND state = 'pending'",
             )
             .bind(&disabled)
             .execute(&mut *tx)
@@ -251,16 +251,21 @@ struct LeasedRow {
     previous_secret: Option<String>,
     previous_secret_until: Option<i64>,
     active: Option<bool>,
+    headers: Option<String>,
 }
 
 impl LeasedRow {
     fn split(self) -> Result<(Delivery, Option<HookSecrets>)> {
-        let hook = self.secret.map(|secret| HookSecrets {
-            secret,
-            previous_secret: self.previous_secret,
-            previous_secret_until: self.previous_secret_until,
-            active: self.active.unwrap_or(false),
-        });
+        let hook = match self.secret {
+            Some(secret) => Some(HookSecrets {
+                secret,
+                previous_secret: self.previous_secret,
+                previous_secret_until: self.previous_secret_until,
+                active: self.active.unwrap_or(false),
+                headers: parse_headers(self.headers.as_deref().unwrap_or("{}"))?,
+            }),
+            None => None,
+        };
         Ok((Delivery::try_from(self.delivery)?, hook))
     }
 }

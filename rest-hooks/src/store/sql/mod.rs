@@ -27,9 +27,10 @@ pub trait WriteDeliveries: Send {
 /// and `queued_again` after a redelivery). A macro rather than code generic over
 /// the database, so that each backend keeps its concrete types: `$read` and
 /// `$write` name its pools for reads and writes, `$conn` its connection type,
-/// `$metadata` how it takes the JSON metadata as the 8th parameter.
+/// `$json` what follows a parameter that is JSON text (a cast), `$lock` what
+/// follows a `SELECT` of a row the transaction changes next.
 macro_rules! sql_store {
-    ($store:ty, $conn:ty, read = $read:ident, write = $write:ident, metadata = $metadata:literal) => {
+    ($store:ty, $conn:ty, read = $read:ident, write = $write:ident, json = $json:literal, lock = $lock:literal) => {
         impl $store {
             /// Deletes a hook that answered `410 Gone`, with its deliveries and
             /// their attempts.
@@ -97,8 +98,8 @@ macro_rules! sql_store {
                 $crate::store::sql::rows::convert(rows)
             }
 
-            async fn list_active_hooks(&self) -> $crate::error::Result<Vec<$crate::hook::Hook>> {
-                let rows: Vec<$crate::store::sql::rows::HookRow> = sqlx::query_as($crate::store::sql::rows::select_hooks!("WHERE active ORDER BY id"))
+            async fn list_fired_hooks(&self) -> $crate::error::Result<Vec<$crate::hook::Hook>> {
+                let rows: Vec<$crate::store::sql::rows::HookRow> = sqlx::query_as($crate::store::sql::rows::select_hooks!("WHERE active OR disabled_reason IS NOT NULL ORDER BY id"))
                     .fetch_all(&self.$read)
                     .await?;
                 $crate::store::sql::rows::convert(rows)
@@ -194,10 +195,12 @@ macro_rules! sql_store {
             async fn insert_hook(&self, hook: &$crate::hook::Hook) -> $crate::error::Result<()> {
                 sqlx::query(concat!(
                     "INSERT INTO rest_hooks_hooks
-                     (id, owner, event, target, secret, active, created_at, metadata, disabled_reason)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, ",
-                    $metadata,
-                    ", $9)"
+                     (id, owner, event, target, secret, active, created_at, metadata, disabled_reason, headers)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8",
+                    $json,
+                    ", $9, $10",
+                    $json,
+                    ")"
                 ))
                 .bind(hook.id.to_string())
                 .bind(&hook.owner)
@@ -208,9 +211,77 @@ macro_rules! sql_store {
                 .bind($crate::clock::millis(hook.created_at))
                 .bind(hook.metadata.to_string())
                 .bind(&hook.disabled_reason)
+                .bind(serde_json::to_string(&hook.headers)?)
                 .execute(&self.$write)
                 .await?;
                 Ok(())
+            }
+
+            async fn update_hook(
+                &self,
+                owner: &str,
+                id: uuid::Uuid,
+                patch: &$crate::hook::HookPatch,
+            ) -> $crate::error::Result<Option<$crate::hook::Hook>> {
+                use $crate::store::queue_rules::HeldDeliveries;
+                let mut tx = self.$write.begin().await?;
+                let row: Option<$crate::store::sql::rows::HookRow> = sqlx::query_as(
+                    $crate::store::sql::rows::select_hooks!("WHERE id = $1 AND owner = $2", $lock),
+                )
+                .bind(id.to_string())
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let before = $crate::hook::Hook::try_from(row)?;
+                let after = patch.apply(&before);
+                sqlx::query(concat!(
+                    "UPDATE rest_hooks_hooks SET target = $1, active = $2, metadata = $3",
+                    $json,
+                    ", headers = $4",
+                    $json,
+                    ", disabled_reason = $5,
+                     failing_since = CASE WHEN $6 THEN NULL ELSE failing_since END
+                     WHERE id = $7"
+                ))
+                .bind(&after.target)
+                .bind(after.active)
+                .bind(after.metadata.to_string())
+                .bind(serde_json::to_string(&after.headers)?)
+                .bind(&after.disabled_reason)
+                .bind(patch.enables(&before))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                let held = HeldDeliveries::after(&before, patch);
+                let statement = match held {
+                    HeldDeliveries::Keep => None,
+                    HeldDeliveries::Hold => Some(
+                        "UPDATE rest_hooks_deliveries SET state = 'held', leased_until = NULL
+                         WHERE hook_id = $1 AND state = 'pending'",
+                    ),
+                    HeldDeliveries::Release => Some(
+                        "UPDATE rest_hooks_deliveries SET state = 'pending', due_at = created_at, leased_until = NULL
+                         WHERE hook_id = $1 AND state = 'held'",
+                    ),
+                    HeldDeliveries::Discard => Some(
+                        "UPDATE rest_hooks_deliveries SET state = 'discarded'
+                         WHERE hook_id = $1 AND state = 'held'",
+                    ),
+                };
+                if let Some(statement) = statement {
+                    sqlx::query(statement)
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                if held == HeldDeliveries::Release {
+                    self.queued_again();
+                }
+                Ok(Some(after))
             }
 
             async fn enqueue(&self, deliveries: Vec<$crate::queue::Delivery>) -> $crate::error::Result<()> {

@@ -1,5 +1,7 @@
 //! Rows as the SQL stores read them, decoded by name, and what they become.
 
+use std::collections::BTreeMap;
+
 use uuid::Uuid;
 
 use crate::clock::from_millis;
@@ -11,10 +13,10 @@ use crate::store::StoreError;
 /// `SELECT` of a whole [`HookRow`] from `rest_hooks_hooks`, as both dialects
 /// write it, then the rest of the query (a macro, so that the query is a literal).
 macro_rules! select_hooks {
-    ($rest:literal) => {
+    ($($rest:literal),+) => {
         concat!(
-            "SELECT id, owner, event, target, secret, active, created_at, CAST(metadata AS TEXT) AS metadata, disabled_reason FROM rest_hooks_hooks ",
-            $rest
+            "SELECT id, owner, event, target, secret, active, created_at, CAST(metadata AS TEXT) AS metadata, disabled_reason, CAST(headers AS TEXT) AS headers FROM rest_hooks_hooks ",
+            $($rest),+
         )
     };
 }
@@ -53,6 +55,7 @@ pub(in crate::store) struct HookRow {
     created_at: i64,
     metadata: String,
     disabled_reason: Option<String>,
+    headers: String,
 }
 
 impl TryFrom<HookRow> for Hook {
@@ -70,6 +73,7 @@ impl TryFrom<HookRow> for Hook {
             created_at: from_millis(row.created_at),
             metadata: serde_json::from_str(&row.metadata)
                 .map_err(|e| corrupt(format!("hook metadata: {e}")))?,
+            headers: parse_headers(&row.headers)?,
         })
     }
 }
@@ -131,6 +135,11 @@ impl TryFrom<AttemptRow> for Attempt {
             response_body: row.response_body,
         })
     }
+}
+
+/// A hook's custom headers, kept as a JSON object.
+pub(in crate::store) fn parse_headers(text: &str) -> Result<BTreeMap<String, String>> {
+    serde_json::from_str(text).map_err(|e| corrupt(format!("hook headers: {e}")))
 }
 
 /// Converts rows, failing on the first that does not convert.

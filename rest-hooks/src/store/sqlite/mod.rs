@@ -41,9 +41,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "attempt trigger",
         include_str!("migrations/0005_attempt_trigger.sql"),
     ),
+    (
+        6,
+        "hook headers",
+        include_str!("migrations/0006_hook_headers.sql"),
+    ),
 ];
 
-/// A [`Store`] in a SQLite file.
+/// A [`Store`](super::Store) in a SQLite file.
 ///
 /// Writes go through one connection, so that they queue in the process instead of
 /// waiting on SQLite's lock (whose busy handler sleeps); reads use a small pool.
@@ -134,7 +139,8 @@ sql_store!(
     SqliteConnection,
     read = readers,
     write = writer,
-    metadata = "$8"
+    json = "",
+    lock = ""
 );
 
 /// What the SQL statements shared with PostgreSQL leave to SQLite.

@@ -17,7 +17,7 @@ use crate::store::Disable;
 use crate::store::queue_rules::{HookSecrets, Leased, RecordPlan};
 use crate::store::sql::WriteDeliveries;
 use crate::store::sql::group_commit::WriteQueued;
-use crate::store::sql::rows::{DeliveryRow, convert};
+use crate::store::sql::rows::{DeliveryRow, convert, parse_headers};
 
 /// Statements built for a number of rows are cached (prepared once per
 /// connection) up to this many rows: the sizes that firing usually writes. Larger
@@ -105,7 +105,7 @@ impl SqliteStore {
         hook_ids.sort();
         hook_ids.dedup();
         let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT id, secret, previous_secret, previous_secret_until, active FROM rest_hooks_hooks WHERE id IN ",
+            "SELECT id, secret, previous_secret, previous_secret_until, active, headers FROM rest_hooks_hooks WHERE id IN ",
         );
         push_ids(&mut query, hook_ids.iter());
         let secrets: Vec<SecretsRow> = query
@@ -115,8 +115,8 @@ impl SqliteStore {
             .await?;
         let by_hook: HashMap<String, HookSecrets> = secrets
             .into_iter()
-            .map(|row| (row.id, row.secrets))
-            .collect();
+            .map(SecretsRow::split)
+            .collect::<Result<_>>()?;
         let leased = Leased::sort(
             deliveries.into_iter().map(|d| {
                 let hook = by_hook.get(&d.hook_id.to_string()).cloned();
@@ -199,7 +199,7 @@ impl SqliteStore {
             .await?
             .rows_affected();
             if disabled > 0 {
-                sqlx::query("UPDATE rest_hooks_deliveries SET state = 'failed' WHERE hook_id = ? AND state = 'pending'")
+                sqlx::query("UPDATE rest_hooks_deliveries SET state = 'held' WHERE hook_id = ? AND state = 'pending'")
                     .bind(hook.to_string())
                     .execute(&mut *tx)
                     .await?;
@@ -232,15 +232,15 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Fails the leased deliveries of disabled hooks and deletes those of deleted
-    /// ones (see [`Leased`]).
+    /// Holds the leased deliveries of paused and disabled hooks and deletes those
+    /// of deleted ones (see [`Leased`]).
     async fn drop_unsendable(&self, leased: &Leased) -> Result<()> {
-        if !leased.disabled.is_empty() {
-            let mut fail = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "UPDATE rest_hooks_deliveries SET state = 'failed', leased_until = NULL WHERE id IN ",
+        if !leased.held.is_empty() {
+            let mut hold = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "UPDATE rest_hooks_deliveries SET state = 'held', leased_until = NULL WHERE id IN ",
             );
-            push_ids(&mut fail, leased.disabled.iter());
-            fail.build().persistent(false).execute(&self.writer).await?;
+            push_ids(&mut hold, leased.held.iter());
+            hold.build().persistent(false).execute(&self.writer).await?;
         }
         if !leased.gone.is_empty() {
             let mut delete = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
@@ -261,8 +261,24 @@ impl SqliteStore {
 #[derive(sqlx::FromRow)]
 struct SecretsRow {
     id: String,
-    #[sqlx(flatten)]
-    secrets: HookSecrets,
+    secret: String,
+    previous_secret: Option<String>,
+    previous_secret_until: Option<i64>,
+    active: bool,
+    headers: String,
+}
+
+impl SecretsRow {
+    fn split(self) -> Result<(String, HookSecrets)> {
+        let hook = HookSecrets {
+            secret: self.secret,
+            previous_secret: self.previous_secret,
+            previous_secret_until: self.previous_secret_until,
+            active: self.active,
+            headers: parse_headers(&self.headers)?,
+        };
+        Ok((self.id, hook))
+    }
 }
 
 /// Logs attempts, at most [`INSERT_CHUNK`] of them; a 2xx one marks its delivery
