@@ -5,11 +5,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::Receiver;
+use common::{Receiver, Reply};
 use reqwest::{Method, StatusCode};
 use rest_hooks::api::BearerKeys;
+use rest_hooks::delivery::RetrySchedule;
 use rest_hooks::store::MemoryStore;
-use rest_hooks::{HookModel, Hooks};
+use rest_hooks::{HookModel, Hooks, HooksBuilder};
 use serde_json::{Value, json};
 
 /// A book, owned by the user who added it.
@@ -34,12 +35,15 @@ struct Server {
 
 impl Server {
     async fn start() -> Self {
-        let hooks = Hooks::builder(&EVENTS, MemoryStore::new())
+        Self::with(|builder| builder).await
+    }
+
+    /// A server whose hooks are built with `configure` too.
+    async fn with(configure: impl FnOnce(HooksBuilder) -> HooksBuilder) -> Self {
+        let builder = Hooks::builder(&EVENTS, MemoryStore::new())
             .target_policy(common::loopback_policy())
-            .poll_interval(Duration::from_millis(20))
-            .build()
-            .await
-            .unwrap();
+            .poll_interval(Duration::from_millis(20));
+        let hooks = configure(builder).build().await.unwrap();
         let keys = BearerKeys::new([
             ("key-ann".to_owned(), "ann".to_owned()),
             ("key-bob".to_owned(), "bob".to_owned()),
@@ -890,4 +894,127 @@ async fn a_hook_is_changed_with_patch_and_a_bad_change_changes_nothing() {
         .await;
     assert_eq!(resumed["state"], "active");
     assert_eq!(server.hooks.created(&book).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn deliveries_are_listed_across_hooks_and_failed_ones_recovered() {
+    let server = Server::with(|b| b.retry_schedule(RetrySchedule::new([]))).await;
+    let receiver = Receiver::start().await;
+    receiver.script("/down", [Reply::status(500), Reply::status(500)]);
+    let mut observed = server.hooks.observe();
+    let mut ids = Vec::new();
+    for (key, path) in [("key-ann", "down"), ("key-ann", "up"), ("key-bob", "up")] {
+        let (status, hook) = server
+            .json(
+                Method::POST,
+                "/hooks",
+                key,
+                Some(json!({"event": "book.added", "target": receiver.target(path)})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        ids.push(hook["id"].as_str().unwrap().to_owned());
+    }
+    let (down, up, bobs) = (&ids[0], &ids[1], &ids[2]);
+    for (id, user) in [(1, "ann"), (2, "ann"), (3, "bob")] {
+        let book = Book {
+            id,
+            user: user.into(),
+        };
+        server.hooks.created(&book).await.unwrap();
+    }
+    for _ in 0..5 {
+        tokio::time::timeout(common::PATIENCE, observed.recv())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    let list = |query: String, key: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .json(Method::GET, &format!("/deliveries{query}"), key, None)
+                .await
+        }
+    };
+    let (status, all) = list(String::new(), "key-ann").await;
+    assert_eq!(status, StatusCode::OK);
+    let all = all["deliveries"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 4, "ann's four, none of bob's");
+    assert!(all.iter().all(|d| d["log"].as_array().unwrap().len() == 1));
+    let (_, failed) = list("?state=failed".into(), "key-ann").await;
+    assert_eq!(failed["deliveries"].as_array().unwrap().len(), 2);
+    let (_, ups) = list(format!("?hook={up}&state=delivered"), "key-ann").await;
+    assert_eq!(ups["deliveries"].as_array().unwrap().len(), 2);
+    let future = "2999-01-01T00:00:00Z";
+    let (_, none) = list(format!("?since={future}"), "key-ann").await;
+    assert_eq!(none["deliveries"], json!([]));
+    let (_, first) = list("?limit=3".into(), "key-ann").await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, rest) = list(format!("?limit=3&cursor={cursor}"), "key-ann").await;
+    assert_eq!(rest["deliveries"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    for (query, expected) in [
+        (format!("?hook={bobs}"), 404),
+        ("?hook=zzz".to_owned(), 400),
+        ("?state=lost".to_owned(), 400),
+        ("?since=yesterday".to_owned(), 400),
+        ("?limit=0".to_owned(), 400),
+        ("?colour=red".to_owned(), 400),
+    ] {
+        let (status, problem) = list(query.clone(), "key-ann").await;
+        assert_eq!(status.as_u16(), expected, "{query}: {problem}");
+    }
+
+    let recover = format!("/hooks/{down}/recover");
+    let now = time::OffsetDateTime::now_utc();
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    for (key, body, expected) in [
+        ("key-ann", json!({"since": "yesterday"}), 400),
+        ("key-ann", json!({"since": rfc(now), "colour": 1}), 400),
+        ("key-ann", json!({"until": rfc(now)}), 400),
+        (
+            "key-ann",
+            json!({"since": rfc(now - time::Duration::days(15))}),
+            422,
+        ),
+        (
+            "key-ann",
+            json!({"since": rfc(now), "until": rfc(now - time::Duration::hours(1))}),
+            422,
+        ),
+        (
+            "key-bob",
+            json!({"since": rfc(now - time::Duration::hours(1))}),
+            404,
+        ),
+    ] {
+        let (status, problem) = server
+            .json(Method::POST, &recover, key, Some(body.clone()))
+            .await;
+        assert_eq!(status.as_u16(), expected, "{body}: {problem}");
+    }
+    let (status, recovered) = server
+        .json(
+            Method::POST,
+            &recover,
+            "key-ann",
+            Some(json!({"since": rfc(now - time::Duration::hours(1))})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{recovered}");
+    assert_eq!(recovered, json!({"requeued": 2}));
+    for _ in 0..2 {
+        let outcome = tokio::time::timeout(common::PATIENCE, observed.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome.next, rest_hooks::delivery::Next::Delivered);
+    }
+    let (_, failed) = list("?state=failed".into(), "key-ann").await;
+    assert_eq!(failed["deliveries"], json!([]));
 }

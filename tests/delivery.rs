@@ -12,8 +12,8 @@ use rest_hooks::delivery::{Next, RetrySchedule};
 use rest_hooks::store::{MemoryStore, Store};
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{
-    AttemptResult, DeliveryState, Error, HookModel, HookPatch, HookState, Hooks, HooksBuilder,
-    NewHook, Outcome,
+    AttemptResult, DeliveryFilter, DeliveryState, Error, HookModel, HookPatch, HookState, Hooks,
+    HooksBuilder, NewHook, Outcome,
 };
 use tokio::sync::broadcast;
 
@@ -278,7 +278,7 @@ async fn an_exhausted_delivery_fails_and_can_be_retried_by_hand(store: impl Stor
     let last = outcome(&mut observed, "/down").await;
     assert_eq!(last.next, Next::Failed);
     let failed = hooks
-        .list_deliveries("ann", hook.id, None, 10)
+        .list_deliveries("ann", &DeliveryFilter::of_hook(hook.id), None, 10)
         .await
         .unwrap();
     assert_eq!(failed.len(), 1);
@@ -391,7 +391,7 @@ async fn shutdown_with_work_in_flight_loses_nothing(store: impl Store + Clone) {
     receiver.take(5).await; // all five are in flight
     hooks.shutdown(Duration::from_millis(100)).await;
     let pending = hooks
-        .list_deliveries("ann", hook.id, None, 10)
+        .list_deliveries("ann", &DeliveryFilter::of_hook(hook.id), None, 10)
         .await
         .unwrap();
     assert!(
@@ -417,7 +417,7 @@ async fn shutdown_with_work_in_flight_loses_nothing(store: impl Store + Clone) {
     // Shutting down records the outcomes of the attempts it waited for.
     restarted.shutdown(Duration::from_secs(5)).await;
     let all = restarted
-        .list_deliveries("ann", hook.id, None, 10)
+        .list_deliveries("ann", &DeliveryFilter::of_hook(hook.id), None, 10)
         .await
         .unwrap();
     assert_eq!(all.len(), 5);
@@ -439,7 +439,7 @@ async fn a_payload_over_the_limit_is_refused_and_nothing_queued(store: impl Stor
     ));
     assert_eq!(
         hooks
-            .list_deliveries("ann", hook.id, None, 10)
+            .list_deliveries("ann", &DeliveryFilter::of_hook(hook.id), None, 10)
             .await
             .unwrap(),
         []
@@ -481,7 +481,7 @@ async fn a_disabled_hook_holds_its_events_and_sends_them_in_order_when_enabled(s
         );
     }
     let log = hooks
-        .list_deliveries("ann", hook.id, None, 10)
+        .list_deliveries("ann", &DeliveryFilter::of_hook(hook.id), None, 10)
         .await
         .unwrap();
     assert_eq!(log.len(), 4);
@@ -530,7 +530,7 @@ async fn enabling_without_replay_discards_what_was_held(store: impl Store) {
         Next::Delivered
     );
     let log = hooks
-        .list_deliveries("ann", hook.id, None, 10)
+        .list_deliveries("ann", &DeliveryFilter::of_hook(hook.id), None, 10)
         .await
         .unwrap();
     let states: Vec<DeliveryState> = log.iter().map(|d| d.state).collect();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{PATIENCE, PgSchema, Receiver, Reply};
 use rest_hooks::store::PgStore;
-use rest_hooks::{Error, HookModel, Hooks, IndexChange, NewHook};
+use rest_hooks::{DeliveryFilter, Error, HookModel, Hooks, IndexChange, NewHook};
 use tokio::sync::broadcast;
 
 /// An order, owned by the customer who placed it.
@@ -96,7 +96,10 @@ async fn an_event_fired_on_either_process_is_delivered_exactly_once() {
     a.shutdown(Duration::from_secs(5)).await;
     b.shutdown(Duration::from_secs(5)).await;
     assert_eq!(receiver.pending(), 0, "a delivery arrived twice");
-    let deliveries = a.list_deliveries("ann", hook.id, None, 500).await.unwrap();
+    let deliveries = a
+        .list_deliveries("ann", &DeliveryFilter::of_hook(hook.id), None, 500)
+        .await
+        .unwrap();
     assert_eq!(deliveries.len(), 200);
     assert!(deliveries.iter().all(|d| d.attempts == 1));
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use rest_hooks::delivery::Next;
 use rest_hooks::store::{Disable, HookChange, Recorded, Store};
-use rest_hooks::{Attempt, AttemptResult, Delivery, DeliveryState, Hook, HookPatch, HookState};
+use rest_hooks::{
+    Attempt, AttemptResult, Delivery, DeliveryFilter, DeliveryState, Hook, HookPatch, HookState,
+};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -462,13 +464,16 @@ async fn a_failed_delivery_can_be_retried_by_its_owner(store: impl Store) {
 
 async fn deliveries_page_newest_first_and_stay_with_their_owner(store: impl Store) {
     let (h, all) = queued(&store, "ann", 5).await;
-    let first = store.list_deliveries("ann", h.id, None, 2).await.unwrap();
+    let first = store
+        .list_deliveries("ann", &DeliveryFilter::of_hook(h.id), None, 2)
+        .await
+        .unwrap();
     assert_eq!(
         first.iter().map(|d| d.id).collect::<Vec<_>>(),
         [all[4].id, all[3].id]
     );
     let next = store
-        .list_deliveries("ann", h.id, Some(all[3].id), 10)
+        .list_deliveries("ann", &DeliveryFilter::of_hook(h.id), Some(all[3].id), 10)
         .await
         .unwrap();
     assert_eq!(
@@ -476,7 +481,10 @@ async fn deliveries_page_newest_first_and_stay_with_their_owner(store: impl Stor
         [all[2].id, all[1].id, all[0].id]
     );
     assert_eq!(
-        store.list_deliveries("bob", h.id, None, 10).await.unwrap(),
+        store
+            .list_deliveries("bob", &DeliveryFilter::of_hook(h.id), None, 10)
+            .await
+            .unwrap(),
         []
     );
     assert_eq!(store.get_delivery("bob", all[0].id).await.unwrap(), None);
@@ -752,7 +760,106 @@ async fn enabling_a_disabled_hook_clears_it_and_replays_or_discards_what_it_held
     }
 }
 
+async fn deliveries_are_listed_across_hooks_by_state_and_time(store: impl Store) {
+    let (a, of_a) = queued(&store, "ann", 2).await;
+    let (_, of_b) = queued(&store, "ann", 1).await;
+    let (_, theirs) = queued(&store, "bob", 1).await;
+    store.lease(10, Duration::from_secs(60)).await.unwrap();
+    let failing = recorded(&of_a[0], AttemptResult::Status(500), Next::Failed);
+    store.record(&[failing], &never()).await.unwrap();
+    let ids = |list: Vec<Delivery>| list.into_iter().map(|d| d.id).collect::<Vec<_>>();
+
+    let all = store
+        .list_deliveries("ann", &DeliveryFilter::new(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(all), [of_b[0].id, of_a[1].id, of_a[0].id]);
+    let failed = DeliveryFilter::new().state(DeliveryState::Failed);
+    assert_eq!(
+        ids(store
+            .list_deliveries("ann", &failed, None, 10)
+            .await
+            .unwrap()),
+        [of_a[0].id]
+    );
+    let pending_of_a = DeliveryFilter::of_hook(a.id).state(DeliveryState::Pending);
+    assert_eq!(
+        ids(store
+            .list_deliveries("ann", &pending_of_a, None, 10)
+            .await
+            .unwrap()),
+        [of_a[1].id]
+    );
+    let later = DeliveryFilter::new().since(OffsetDateTime::now_utc() + time::Duration::hours(1));
+    assert_eq!(
+        store
+            .list_deliveries("ann", &later, None, 10)
+            .await
+            .unwrap(),
+        []
+    );
+    let page = store
+        .list_deliveries("ann", &DeliveryFilter::new(), Some(of_a[1].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(page), [of_a[0].id]);
+    assert_eq!(
+        ids(store
+            .list_deliveries("bob", &DeliveryFilter::new(), None, 10)
+            .await
+            .unwrap()),
+        [theirs[0].id]
+    );
+}
+
+async fn failed_deliveries_of_a_window_are_recovered(store: impl Store) {
+    let (h, all) = queued(&store, "ann", 3).await;
+    store.lease(10, Duration::from_secs(60)).await.unwrap();
+    let outcomes: Vec<Recorded> = [
+        recorded(&all[0], AttemptResult::Status(500), Next::Failed),
+        recorded(&all[1], AttemptResult::Timeout, Next::Failed),
+        recorded(&all[2], AttemptResult::Status(200), Next::Delivered),
+    ]
+    .into();
+    store.record(&outcomes, &never()).await.unwrap();
+    let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+    let now = OffsetDateTime::now_utc();
+    let hour_ago = ms(now - time::Duration::hours(1));
+    assert_eq!(
+        store
+            .recover("bob", h.id, hour_ago, ms(now) + 1)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .recover("ann", h.id, hour_ago, hour_ago + 1)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .recover("ann", h.id, hour_ago, ms(now) + 1)
+            .await
+            .unwrap(),
+        2
+    );
+    let mut leased: Vec<Uuid> = store
+        .lease(10, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.delivery.id)
+        .collect();
+    leased.sort();
+    assert_eq!(leased, [all[0].id, all[1].id]);
+}
+
 store_tests!(
+    deliveries_are_listed_across_hooks_by_state_and_time,
+    failed_deliveries_of_a_window_are_recovered,
     an_update_changes_what_it_names_and_stays_with_its_owner,
     pausing_holds_the_queue_and_resuming_releases_it_oldest_first,
     enabling_a_disabled_hook_clears_it_and_replays_or_discards_what_it_held,

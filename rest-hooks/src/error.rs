@@ -58,6 +58,11 @@ pub enum Error {
     #[error("no delivery `{0}`")]
     DeliveryNotFound(Uuid),
 
+    /// A window of time to recover deliveries in is empty, or reaches further back
+    /// than [`Hooks::RECOVER_WINDOW`](crate::Hooks::RECOVER_WINDOW).
+    #[error("invalid window: {0}")]
+    InvalidWindow(&'static str),
+
     /// A payload is larger than the limit; nothing was queued.
     #[error("the payload is {size} bytes, over the limit of {limit}")]
     PayloadTooLarge {

@@ -68,7 +68,7 @@ pub use hook::{Hook, HookPatch, HookState, NewHook};
 pub use hooks::{Hooks, HooksBuilder};
 pub use index::IndexChange;
 pub use model::{HookInfo, HookModel, default_payload};
-pub use queue::{Attempt, AttemptResult, Delivery, DeliveryState, Outcome};
+pub use queue::{Attempt, AttemptResult, Delivery, DeliveryFilter, DeliveryState, Outcome};
 pub use registry::Registry;
 
 /// Declares the events of an application: one `"name" => app.Model.action` entry each.

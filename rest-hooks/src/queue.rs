@@ -225,3 +225,62 @@ pub struct Outcome {
     /// What follows it.
     pub next: Next,
 }
+
+/// Which of an owner's deliveries to list: all of them, or those of one hook, in
+/// one state, fired since a time.
+///
+/// ```
+/// use rest_hooks::{DeliveryFilter, DeliveryState};
+///
+/// let failed_today = DeliveryFilter::new()
+///     .state(DeliveryState::Failed)
+///     .since(time::OffsetDateTime::now_utc() - time::Duration::days(1));
+/// # let _ = failed_today;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryFilter {
+    /// Only this hook's.
+    pub hook: Option<Uuid>,
+    /// Only those in this state.
+    pub state: Option<DeliveryState>,
+    /// Only those fired at or after this time.
+    pub since: Option<OffsetDateTime>,
+}
+
+impl DeliveryFilter {
+    /// Every delivery of the owner.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The deliveries of one hook.
+    pub fn of_hook(hook: Uuid) -> Self {
+        Self::new().hook(hook)
+    }
+
+    /// Only this hook's.
+    pub fn hook(mut self, hook: Uuid) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Only those in `state`.
+    pub fn state(mut self, state: DeliveryState) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Only those fired at or after `since`.
+    pub fn since(mut self, since: OffsetDateTime) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// Whether `delivery` is one of these.
+    pub(crate) fn matches(&self, delivery: &Delivery) -> bool {
+        self.hook.is_none_or(|h| delivery.hook_id == h)
+            && self.state.is_none_or(|s| delivery.state == s)
+            && self.since.is_none_or(|t| delivery.created_at >= t)
+    }
+}

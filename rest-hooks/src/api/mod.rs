@@ -10,6 +10,8 @@
 //! | `DELETE /hooks/{id}` | 204 |
 //! | `POST /hooks/{id}/rotate-secret` | the hook with its new secret; the old one signs too for a grace period |
 //! | `GET /hooks/{id}/deliveries?limit=&cursor=` | deliveries, newest first, each with its attempts |
+//! | `POST /hooks/{id}/recover` `{"since", "until"?}` (RFC 3339, 14 days back at most) | 202 `{"requeued": n}`: its failed deliveries of that window sent again |
+//! | `GET /deliveries?state=&hook=&since=&limit=&cursor=` | the caller's deliveries across hooks, newest first, each with its attempts |
 //! | `POST /deliveries/{id}/redeliver` | 202: sent again now |
 //! | `GET /events` | the events of the table |
 //!
@@ -92,7 +94,12 @@ pub fn router(hooks: Hooks, resolver: impl OwnerResolver) -> Router {
                 .delete(hooks::unsubscribe),
         )
         .route("/hooks/{id}/rotate-secret", post(hooks::rotate_secret))
-        .route("/hooks/{id}/deliveries", get(deliveries::list_deliveries))
+        .route(
+            "/hooks/{id}/deliveries",
+            get(deliveries::list_hook_deliveries),
+        )
+        .route("/hooks/{id}/recover", post(deliveries::recover))
+        .route("/deliveries", get(deliveries::list_deliveries))
         .route("/deliveries/{id}/redeliver", post(deliveries::redeliver))
         .route("/events", get(hooks::list_events))
         .fallback(not_found)

@@ -77,6 +77,7 @@ impl From<Error> for Problem {
             Error::TargetNotAllowed { .. } => "target-not-allowed",
             Error::InvalidSecret => "invalid-secret",
             Error::InvalidHeader { .. } => "invalid-header",
+            Error::InvalidWindow(_) => "invalid-window",
             Error::HookNotFound(_) | Error::DeliveryNotFound(_) => return Problem::not_found(),
             Error::PayloadTooLarge { .. } => {
                 return Problem::new(

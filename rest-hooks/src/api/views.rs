@@ -22,6 +22,10 @@ impl Page {
     const DEFAULT: usize = 50;
     const MAX: usize = 200;
 
+    pub(super) fn new(limit: Option<usize>, cursor: Option<String>) -> Self {
+        Self { limit, cursor }
+    }
+
     /// The page size and the cursor (the last id of the previous page).
     pub(super) fn parse(self) -> Result<(usize, Option<Uuid>), Problem> {
         let limit = self.limit.unwrap_or(Self::DEFAULT);

@@ -1,13 +1,14 @@
 //! Managing subscriptions and reading the delivery log: what the management API
 //! calls, each scoped to one owner.
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::Hooks;
+use crate::clock::millis;
 use crate::error::{Error, Result};
 use crate::hook::{Hook, HookPatch, NewHook, generate_secret};
-use crate::queue::{Attempt, Delivery};
+use crate::queue::{Attempt, Delivery, DeliveryFilter};
 
 impl Hooks {
     /// Subscribes a target to an event for an owner.
@@ -101,20 +102,61 @@ impl Hooks {
             .ok_or(Error::DeliveryNotFound(id))
     }
 
-    /// The owner's hook's deliveries, newest first: at most `limit`, older than
-    /// `before` when given (the last id of the previous page).
+    /// The owner's deliveries that `filter` picks, newest first: at most `limit`,
+    /// older than `before` when given (the last id of the previous page).
+    /// [`Error::HookNotFound`] when the filter names a hook the owner does not
+    /// have.
     pub async fn list_deliveries(
         &self,
         owner: &str,
-        hook_id: Uuid,
+        filter: &DeliveryFilter,
         before: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<Delivery>> {
-        self.get_hook(owner, hook_id).await?;
+        if let Some(hook) = filter.hook {
+            self.get_hook(owner, hook).await?;
+        }
         self.inner
             .store
-            .list_deliveries(owner, hook_id, before, limit)
+            .list_deliveries(owner, filter, before, limit)
             .await
+    }
+
+    /// How far back [`recover`](Self::recover) reaches.
+    pub const RECOVER_WINDOW: Duration = Duration::days(14);
+
+    /// Sends again the owner's hook's deliveries that failed, of those fired from
+    /// `since` until `until` (now, when `None`), at most
+    /// [`RECOVER_WINDOW`](Self::RECOVER_WINDOW) back: after an outage of the
+    /// receiver that outlasted the retries, say. Returns how many were queued.
+    ///
+    /// Errors: [`Error::HookNotFound`]; [`Error::InvalidWindow`] for a window that
+    /// is empty or reaches further back.
+    pub async fn recover(
+        &self,
+        owner: &str,
+        hook_id: Uuid,
+        since: OffsetDateTime,
+        until: Option<OffsetDateTime>,
+    ) -> Result<u64> {
+        let now = OffsetDateTime::now_utc();
+        let until = until.unwrap_or(now);
+        if since < now - Self::RECOVER_WINDOW {
+            return Err(Error::InvalidWindow("`since` is more than 14 days back"));
+        }
+        if until <= since {
+            return Err(Error::InvalidWindow("`until` is not after `since`"));
+        }
+        self.get_hook(owner, hook_id).await?;
+        let recovered = self
+            .inner
+            .store
+            .recover(owner, hook_id, millis(since), millis(until))
+            .await?;
+        if recovered > 0 {
+            self.wake();
+        }
+        Ok(recovered)
     }
 
     /// The attempts at the owner's deliveries, each delivery's newest first: when,

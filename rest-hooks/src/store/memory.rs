@@ -14,7 +14,9 @@ use super::{Disable, Store, StoreError};
 use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::{Error, Result};
 use crate::hook::{Hook, HookPatch};
-use crate::queue::{Attempt, Delivery, DeliveryState, HookChange, Outgoing, Recorded};
+use crate::queue::{
+    Attempt, Delivery, DeliveryFilter, DeliveryState, HookChange, Outgoing, Recorded,
+};
 
 /// A [`Store`] in memory, with the same semantics as the SQL ones. Clones share the
 /// same hooks and queue.
@@ -390,20 +392,46 @@ impl Store for MemoryStore {
     async fn list_deliveries(
         &self,
         owner: &str,
-        hook_id: Uuid,
+        filter: &DeliveryFilter,
         before: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<Delivery>> {
         let state = self.state();
+        let before = before.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
         Ok(state
             .deliveries
-            .values()
+            .range((std::ops::Bound::Unbounded, before))
             .rev()
-            .map(|q| &q.delivery)
-            .filter(|d| d.hook_id == hook_id && d.owner == owner && before.is_none_or(|b| d.id < b))
+            .map(|(_, q)| &q.delivery)
+            .filter(|d| d.owner == owner && filter.matches(d))
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn recover(&self, owner: &str, hook_id: Uuid, since: i64, until: i64) -> Result<u64> {
+        let now = now_millis();
+        let mut state = self.state();
+        let failed: Vec<Uuid> = state
+            .deliveries
+            .values()
+            .map(|q| &q.delivery)
+            .filter(|d| {
+                let fired = millis(d.created_at);
+                d.owner == owner
+                    && d.hook_id == hook_id
+                    && d.state == DeliveryState::Failed
+                    && (since..until).contains(&fired)
+            })
+            .map(|d| d.id)
+            .collect();
+        for &id in &failed {
+            if let Some(queued) = state.deliveries.get_mut(&id) {
+                queued.delivery.state = DeliveryState::Pending;
+            }
+            state.requeue(id, now);
+        }
+        Ok(failed.len() as u64)
     }
 
     async fn list_attempts(&self, owner: &str, delivery_ids: &[Uuid]) -> Result<Vec<Attempt>> {

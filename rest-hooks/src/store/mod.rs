@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::clock::duration_millis;
 use crate::error::Result;
 use crate::hook::{Hook, HookPatch};
-use crate::queue::{Attempt, Delivery, Outgoing};
+use crate::queue::{Attempt, Delivery, DeliveryFilter, Outgoing};
 
 mod memory;
 #[cfg(feature = "postgres")]
@@ -105,15 +105,19 @@ pub trait Store: Send + Sync + 'static {
     /// The owner's delivery with this id.
     async fn get_delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>>;
 
-    /// The owner's hook's deliveries, newest first: at most `limit`, older than
-    /// `before` when given.
+    /// The owner's deliveries that `filter` picks, newest first: at most `limit`,
+    /// older than `before` when given.
     async fn list_deliveries(
         &self,
         owner: &str,
-        hook_id: Uuid,
+        filter: &DeliveryFilter,
         before: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<Delivery>>;
+
+    /// Makes the hook's failed deliveries fired in `[since, until)` (milliseconds)
+    /// due again at once; how many there were.
+    async fn recover(&self, owner: &str, hook_id: Uuid, since: i64, until: i64) -> Result<u64>;
 
     /// The attempts at those of these deliveries that are the owner's, newest
     /// first.

@@ -157,22 +157,64 @@ macro_rules! sql_store {
             async fn list_deliveries(
                 &self,
                 owner: &str,
-                hook_id: uuid::Uuid,
+                filter: &$crate::queue::DeliveryFilter,
                 before: Option<uuid::Uuid>,
                 limit: usize,
             ) -> $crate::error::Result<Vec<$crate::queue::Delivery>> {
-                // `LIMIT +$4`, not `LIMIT $4`: SQLite plans with a bare parameter's
+                // Two statements, so that each is planned for its index: a hook's
+                // deliveries along (hook_id, id), an owner's along the primary key,
+                // newest first (UUIDv7 ids sort by time), as far as the page fills.
+                // `LIMIT +$6`, not `LIMIT $6`: SQLite plans with a bare parameter's
                 // value, so each new limit would compile the statement again.
-                let rows: Vec<$crate::store::sql::rows::DeliveryRow> = sqlx::query_as($crate::store::sql::rows::select_deliveries!(
-                    "WHERE hook_id = $1 AND owner = $2 AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT +$4"
-                ))
+                let statement = if filter.hook.is_some() {
+                    $crate::store::sql::rows::select_deliveries!(
+                        "WHERE hook_id = $2 AND owner = $1 AND ($3 IS NULL OR state = $3)
+                         AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR id < $5)
+                         ORDER BY id DESC LIMIT +$6"
+                    )
+                } else {
+                    $crate::store::sql::rows::select_deliveries!(
+                        "WHERE owner = $1 AND ($2 IS NULL OR hook_id = $2) AND ($3 IS NULL OR state = $3)
+                         AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR id < $5)
+                         ORDER BY id DESC LIMIT +$6"
+                    )
+                };
+                let rows: Vec<$crate::store::sql::rows::DeliveryRow> = sqlx::query_as(statement)
+                    .bind(owner)
+                    .bind(filter.hook.map(|h| h.to_string()))
+                    .bind(filter.state.map($crate::queue::DeliveryState::as_str))
+                    .bind(filter.since.map($crate::clock::millis))
+                    .bind(before.map(|b| b.to_string()))
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.$read)
+                    .await?;
+                $crate::store::sql::rows::convert(rows)
+            }
+
+            async fn recover(
+                &self,
+                owner: &str,
+                hook_id: uuid::Uuid,
+                since: i64,
+                until: i64,
+            ) -> $crate::error::Result<u64> {
+                let recovered = sqlx::query(
+                    "UPDATE rest_hooks_deliveries SET state = 'pending', due_at = $1, leased_until = NULL
+                     WHERE hook_id = $2 AND owner = $3 AND state = 'failed'
+                       AND created_at >= $4 AND created_at < $5",
+                )
+                .bind($crate::clock::now_millis())
                 .bind(hook_id.to_string())
                 .bind(owner)
-                .bind(before.map(|b| b.to_string()))
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(&self.$read)
-                .await?;
-                $crate::store::sql::rows::convert(rows)
+                .bind(since)
+                .bind(until)
+                .execute(&self.$write)
+                .await?
+                .rows_affected();
+                if recovered > 0 {
+                    self.queued_again();
+                }
+                Ok(recovered)
             }
 
             async fn redeliver(&self, owner: &str, delivery_id: uuid::Uuid) -> $crate::error::Result<bool> {
