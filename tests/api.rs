@@ -1018,3 +1018,138 @@ async fn deliveries_are_listed_across_hooks_and_failed_ones_recovered() {
     let (_, failed) = list("?state=failed".into(), "key-ann").await;
     assert_eq!(failed["deliveries"], json!([]));
 }
+
+#[tokio::test]
+async fn an_idempotency_key_makes_one_hook_and_conflicts_with_another_body() {
+    let server = Server::start().await;
+    let body = json!({"event": "book.added", "target": "http://127.0.0.1:9/in"});
+    let post = |key: &'static str, idempotency: String, body: Value| {
+        let server = &server;
+        async move {
+            let response = server
+                .request(Method::POST, "/hooks", key)
+                .header("idempotency-key", idempotency)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let replayed = response
+                .headers()
+                .get("idempotent-replayed")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body: Value = response.json().await.unwrap();
+            (status, replayed, body)
+        }
+    };
+    let (status, replayed, first) = post("key-ann", "k-1".into(), body.clone()).await;
+    assert_eq!(
+        (status, replayed.as_deref()),
+        (201, Some("false")),
+        "{first}"
+    );
+    let (status, replayed, again) = post("key-ann", "k-1".into(), body.clone()).await;
+    assert_eq!(
+        (status, replayed.as_deref()),
+        (201, Some("true")),
+        "{again}"
+    );
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["secret"], first["secret"]);
+    let other = json!({"event": "book.added", "target": "http://127.0.0.1:9/other"});
+    let (status, _, problem) = post("key-ann", "k-1".into(), other).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "urn:rest-hooks:problem:idempotency-conflict"
+    );
+    for bad in ["x".repeat(256), "é".to_owned(), String::new()] {
+        let response = server
+            .request(Method::POST, "/hooks", "key-ann")
+            .header("idempotency-key", bad.as_str())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{bad:?}");
+    }
+    // Keys are the owner's own.
+    let (status, replayed, bobs) = post("key-bob", "k-1".into(), body.clone()).await;
+    assert_eq!((status, replayed.as_deref()), (201, Some("false")));
+    assert_ne!(bobs["id"], first["id"]);
+    assert_eq!(
+        server
+            .hooks
+            .list_hooks("ann", None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // A key whose hook was deleted answers no more.
+    let path = format!("/hooks/{}", first["id"].as_str().unwrap());
+    let (status, _) = server.json(Method::DELETE, &path, "key-ann", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = post("key-ann", "k-1".into(), body).await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn targets_confirm_the_handshake_or_are_refused() {
+    let server = Server::with(|b| b.confirm_targets(true)).await;
+    let receiver = Receiver::start().await;
+    receiver.script("/unwilling", [Reply::status(404), Reply::status(404)]);
+    let (status, hook) = server
+        .json(
+            Method::POST,
+            "/hooks",
+            "key-ann",
+            Some(json!({"event": "book.added", "target": receiver.target("willing")})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let handshake = receiver.next().await;
+    assert!(handshake.headers.contains_key("x-hook-secret"));
+    assert_eq!(handshake.body["confirm"], true);
+
+    let (status, problem) = server
+        .json(
+            Method::POST,
+            "/hooks",
+            "key-ann",
+            Some(json!({"event": "book.added", "target": receiver.target("unwilling")})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 422, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "urn:rest-hooks:problem:target-not-confirmed"
+    );
+    receiver.next().await;
+
+    let path = format!("/hooks/{}", hook["id"].as_str().unwrap());
+    let (status, problem) = server
+        .json(
+            Method::PATCH,
+            &path,
+            "key-ann",
+            Some(json!({"target": receiver.target("unwilling")})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 422, "{problem}");
+    receiver.next().await;
+    let hooks = server.hooks.list_hooks("ann", None, 10).await.unwrap();
+    assert_eq!(hooks.len(), 1);
+    assert!(hooks[0].target.ends_with("/willing"));
+    // Changing something else asks nothing.
+    let (status, _) = server
+        .json(
+            Method::PATCH,
+            &path,
+            "key-ann",
+            Some(json!({"active": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(receiver.pending(), 0);
+}

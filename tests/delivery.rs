@@ -258,7 +258,7 @@ async fn retry_after_on_a_429_is_honoured(store: impl Store) {
     hooks.shutdown(Duration::from_secs(5)).await;
 }
 
-async fn an_exhausted_delivery_fails_and_can_be_retried_by_hand(store: impl Store) {
+async fn an_exhausted_delivery_fails_and_can_be_redelivered_by_hand(store: impl Store) {
     let receiver = Receiver::start().await;
     receiver.script(
         "/down",
@@ -593,7 +593,7 @@ store_tests!(
     a_refused_connection_is_retried_then_fails,
     a_410_deletes_the_hook_without_retrying,
     retry_after_on_a_429_is_honoured,
-    an_exhausted_delivery_fails_and_can_be_retried_by_hand,
+    an_exhausted_delivery_fails_and_can_be_redelivered_by_hand,
     a_slow_receiver_does_not_delay_a_fast_one,
     signatures_verify_with_standardwebhooks_across_a_secret_rotation,
     shutdown_with_work_in_flight_loses_nothing,

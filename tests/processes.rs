@@ -314,3 +314,27 @@ async fn a_hook_paused_and_moved_through_one_process_is_so_in_the_other() {
     web.shutdown(Duration::from_secs(5)).await;
     worker.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_makes_one_hook_whichever_process_gets_the_request() {
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let a = process(&schema, "a", 0).await;
+    let b = process(&schema, "b", 0).await;
+    let new = || NewHook::new("ann", "order.placed", receiver.target("/in"));
+    let (first, second) = tokio::join!(
+        a.subscribe_once(new(), "k-1"),
+        b.subscribe_once(new(), "k-1")
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.0.id, second.0.id);
+    assert_ne!(
+        first.1, second.1,
+        "one made it, the other answered it again"
+    );
+    assert_eq!(a.list_hooks("ann", None, 10).await.unwrap().len(), 1);
+    a.shutdown(Duration::from_secs(5)).await;
+    b.shutdown(Duration::from_secs(5)).await;
+}

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use rest_hooks::delivery::Next;
-use rest_hooks::store::{Disable, HookChange, Recorded, Store};
+use rest_hooks::store::{Claim, Disable, HookChange, Recorded, Store};
 use rest_hooks::{
     Attempt, AttemptResult, Delivery, DeliveryFilter, DeliveryState, Hook, HookPatch, HookState,
 };
@@ -435,7 +435,7 @@ async fn a_rotated_secret_signs_alongside_the_new_one_until_its_grace_ends(store
     );
 }
 
-async fn a_failed_delivery_can_be_retried_by_its_owner(store: impl Store) {
+async fn a_failed_delivery_can_be_redelivered_by_its_owner(store: impl Store) {
     let (_, all) = queued(&store, "ann", 1).await;
     let d = &all[0];
     store.lease(1, Duration::from_secs(60)).await.unwrap();
@@ -857,7 +857,46 @@ async fn failed_deliveries_of_a_window_are_recovered(store: impl Store) {
     assert_eq!(leased, [all[0].id, all[1].id]);
 }
 
+async fn an_idempotency_key_stores_one_hook_until_it_expires(store: impl Store) {
+    let first = hook("ann", "book.added");
+    let long_ago = 0;
+    let claim = store
+        .insert_hook_once(&first, "k", "req-1", long_ago)
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Inserted);
+    let second = hook("ann", "book.added");
+    let claim = store
+        .insert_hook_once(&second, "k", "req-2", long_ago)
+        .await
+        .unwrap();
+    assert_eq!(
+        claim,
+        Claim::Taken {
+            request: "req-1".into(),
+            hook_id: first.id
+        }
+    );
+    assert_eq!(store.get_hook("ann", second.id).await.unwrap(), None);
+    // Another owner's key of the same name is another key.
+    let theirs = hook("bob", "book.added");
+    let claim = store
+        .insert_hook_once(&theirs, "k", "req-1", long_ago)
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Inserted);
+    // Used before `since`: forgotten, and taken anew.
+    let later = i64::MAX;
+    let claim = store
+        .insert_hook_once(&second, "k", "req-2", later)
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Inserted);
+    assert_eq!(store.list_hooks("ann", None, 10).await.unwrap().len(), 2);
+}
+
 store_tests!(
+    an_idempotency_key_stores_one_hook_until_it_expires,
     deliveries_are_listed_across_hooks_by_state_and_time,
     failed_deliveries_of_a_window_are_recovered,
     an_update_changes_what_it_names_and_stays_with_its_owner,
@@ -880,7 +919,7 @@ store_tests!(
     a_hook_failing_too_long_is_disabled_and_success_resets_the_clock,
     a_batch_with_a_success_and_a_failure_keeps_the_streak,
     a_rotated_secret_signs_alongside_the_new_one_until_its_grace_ends,
-    a_failed_delivery_can_be_retried_by_its_owner,
+    a_failed_delivery_can_be_redelivered_by_its_owner,
     deliveries_page_newest_first_and_stay_with_their_owner,
     deleting_a_hook_drops_its_queued_deliveries,
 );

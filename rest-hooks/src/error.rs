@@ -58,6 +58,26 @@ pub enum Error {
     #[error("no delivery `{0}`")]
     DeliveryNotFound(Uuid),
 
+    /// An idempotency key was used for another request, or the hook its request
+    /// made is gone.
+    #[error("idempotency key `{key}` conflicts: {reason}")]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
+        /// Why it cannot answer this request.
+        reason: &'static str,
+    },
+
+    /// The target did not confirm the subscription: it must answer the handshake
+    /// with 2xx and echo its `X-Hook-Secret` header.
+    #[error("target `{target}` did not confirm: {reason}")]
+    TargetNotConfirmed {
+        /// The target.
+        target: String,
+        /// What it answered.
+        reason: String,
+    },
+
     /// A window of time to recover deliveries in is empty, or reaches further back
     /// than [`Hooks::RECOVER_WINDOW`](crate::Hooks::RECOVER_WINDOW).
     #[error("invalid window: {0}")]

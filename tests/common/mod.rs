@@ -151,6 +151,7 @@ async fn record(
     body: Bytes,
 ) -> impl IntoResponse {
     let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let request_headers_secret = headers.get("x-hook-secret").cloned();
     let path = uri.path().to_owned();
     let reply = inbox
         .script
@@ -167,7 +168,12 @@ async fn record(
     });
     inbox.arrived.notify_waiters();
     tokio::time::sleep(reply.delay).await;
+    let echo = request_headers_secret;
     let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
+    // A target that wants its deliveries confirms the handshake.
+    if let Some(secret) = echo {
+        response.headers_mut().insert("x-hook-secret", secret);
+    }
     for (name, value) in reply.headers {
         response.headers_mut().insert(name, value.parse().unwrap());
     }

@@ -97,3 +97,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             .map_err(|_| Problem::not_found())
     }
 }
+
+/// The `Idempotency-Key` header, if there is one: 1 to 255 visible ASCII
+/// characters, else 400.
+pub(super) struct IdempotencyKey(pub(super) Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        match value.to_str() {
+            Ok(key)
+                if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Ok(IdempotencyKey(Some(key.to_owned())))
+            }
+            _ => Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-idempotency-key",
+                "`Idempotency-Key` is 1 to 255 visible ASCII characters",
+            )),
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use std::collections::BTreeMap;
 
@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::Api;
-use super::extract::{Body, Id, Owner, Query};
+use super::extract::{Body, Id, IdempotencyKey, Owner, Query};
 use super::problem::Problem;
 use super::views::{HookView, Page, paged};
 use crate::hook::{HookPatch, NewHook};
@@ -28,19 +28,30 @@ pub(super) struct Subscription {
     headers: BTreeMap<String, String>,
 }
 
+/// `POST /hooks`, with an `Idempotency-Key` or without: 201 with the hook and its
+/// secret, also when an earlier request with the key made it (then with
+/// `Idempotent-Replayed: true`).
 pub(super) async fn subscribe(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
+    IdempotencyKey(key): IdempotencyKey,
     Body(body): Body<Subscription>,
 ) -> Result<impl IntoResponse, Problem> {
     let mut new = NewHook::new(owner, body.event, body.target).metadata(body.metadata);
     new.headers = body.headers;
-    let hook = api.hooks.subscribe(new).await?;
+    let (hook, replayed) = match key {
+        Some(key) => api.hooks.subscribe_once(new, &key).await?,
+        None => (api.hooks.subscribe(new).await?, false),
+    };
     let location =
         HeaderValue::from_str(&format!("hooks/{}", hook.id)).map_err(|_| Problem::not_found())?;
+    let replayed = HeaderValue::from_static(if replayed { "true" } else { "false" });
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, location)],
+        [
+            (header::LOCATION, location),
+            (HeaderName::from_static("idempotent-replayed"), replayed),
+        ],
         Json(HookView::new(hook, true)),
     ))
 }

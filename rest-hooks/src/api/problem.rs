@@ -78,6 +78,10 @@ impl From<Error> for Problem {
             Error::InvalidSecret => "invalid-secret",
             Error::InvalidHeader { .. } => "invalid-header",
             Error::InvalidWindow(_) => "invalid-window",
+            Error::TargetNotConfirmed { .. } => "target-not-confirmed",
+            Error::IdempotencyConflict { .. } => {
+                return Problem::new(StatusCode::CONFLICT, "idempotency-conflict", detail(&error));
+            }
             Error::HookNotFound(_) | Error::DeliveryNotFound(_) => return Problem::not_found(),
             Error::PayloadTooLarge { .. } => {
                 return Problem::new(

@@ -2,6 +2,7 @@
 //! through a [`Deliverer`] and records what came back, the retry decision, and
 //! Standard Webhooks signing.
 
+mod confirm;
 mod dispatcher;
 mod engine;
 mod http;
@@ -13,6 +14,7 @@ pub mod sign;
 use std::time::Duration;
 
 pub use crate::queue::{Next, Outgoing};
+pub(crate) use confirm::Confirmer;
 pub(crate) use engine::{Engine, EngineConfig, Stop};
 pub use http::{Deliverer, HttpDeliverer};
 pub use retry::RetrySchedule;

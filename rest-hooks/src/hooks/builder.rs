@@ -9,7 +9,7 @@ use tokio::sync::{Notify, broadcast};
 use super::follower::Follower;
 use super::tasks::Tasks;
 use super::{Hooks, Inner};
-use crate::delivery::{Deliverer, Engine, EngineConfig, HttpDeliverer, RetrySchedule};
+use crate::delivery::{Confirmer, Deliverer, Engine, EngineConfig, HttpDeliverer, RetrySchedule};
 use crate::error::{Error, Result};
 use crate::finder::{DefaultFinder, Finder};
 use crate::index::SharedIndex;
@@ -28,6 +28,7 @@ pub struct HooksBuilder {
     per_host: usize,
     max_payload: usize,
     secret_grace: Duration,
+    confirm_targets: bool,
     config: EngineConfig,
 }
 
@@ -60,6 +61,7 @@ impl HooksBuilder {
             per_host: Self::DEFAULT_PER_HOST,
             max_payload: Self::DEFAULT_MAX_PAYLOAD,
             secret_grace: Self::DEFAULT_SECRET_GRACE,
+            confirm_targets: false,
             config: EngineConfig {
                 concurrency: Self::DEFAULT_CONCURRENCY,
                 poll_interval: Self::DEFAULT_POLL_INTERVAL,
@@ -143,6 +145,16 @@ impl HooksBuilder {
         self
     }
 
+    /// Whether a target must confirm that it wants the deliveries, when it is
+    /// subscribed and when a hook moves to it: a handshake POST carries
+    /// `X-Hook-Secret: <random>`, which the target must echo in a 2xx answer, else
+    /// [`Error::TargetNotConfirmed`]. Default: off (Zapier, for one, does not
+    /// answer it).
+    pub fn confirm_targets(mut self, confirm: bool) -> Self {
+        self.confirm_targets = confirm;
+        self
+    }
+
     /// How often the engine looks for deliveries it was not woken for: retries
     /// that came due, and on a store that does not notify (SQLite, memory) those
     /// written by [`Hooks::fire_in`] or another process. A
@@ -177,6 +189,10 @@ impl HooksBuilder {
                     .map_err(Error::Client)?,
             ),
         };
+        let confirmer = self
+            .confirm_targets
+            .then(|| Confirmer::new(&self.policy, self.timeout))
+            .transpose()?;
         let tasks = Tasks::new();
         let wake = Arc::new(Notify::new());
         let (observers, _) = broadcast::channel(1024);
@@ -205,6 +221,7 @@ impl HooksBuilder {
                 store: self.store,
                 finder: self.finder,
                 policy: self.policy,
+                confirmer,
                 max_payload: self.max_payload,
                 secret_grace: self.secret_grace,
                 index,

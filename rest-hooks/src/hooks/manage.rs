@@ -9,18 +9,72 @@ use crate::clock::millis;
 use crate::error::{Error, Result};
 use crate::hook::{Hook, HookPatch, NewHook, generate_secret};
 use crate::queue::{Attempt, Delivery, DeliveryFilter};
+use crate::store::Claim;
 
 impl Hooks {
     /// Subscribes a target to an event for an owner.
     ///
     /// Errors: [`Error::UnknownEvent`], [`Error::InvalidTarget`],
     /// [`Error::TargetNotAllowed`], [`Error::InvalidSecret`]; nothing is stored then.
+    /// With [`confirm_targets`](super::HooksBuilder::confirm_targets), the target
+    /// must confirm first ([`Error::TargetNotConfirmed`]).
     pub async fn subscribe(&self, new: NewHook) -> Result<Hook> {
+        let hook = self.new_hook(new).await?;
+        self.inner.store.insert_hook(&hook).await?;
+        self.inner.index.put(hook.clone());
+        Ok(hook)
+    }
+
+    /// How long an idempotency key answers the request it was first used with.
+    pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
+
+    /// [`subscribe`](Self::subscribe) under an idempotency key of the owner (the
+    /// `Idempotency-Key` of `POST /hooks`): the same key with the same request
+    /// within [`IDEMPOTENCY_WINDOW`](Self::IDEMPOTENCY_WINDOW) answers the hook
+    /// the first one made, instead of making a second; with another request it is
+    /// [`Error::IdempotencyConflict`]. The keys are kept in the store, so this
+    /// holds across processes that share it. Returns the hook, and whether an
+    /// earlier request made it.
+    pub async fn subscribe_once(&self, new: NewHook, key: &str) -> Result<(Hook, bool)> {
+        let request = fingerprint(&new)?;
+        let owner = new.owner.clone();
+        let hook = self.new_hook(new).await?;
+        let since = millis(OffsetDateTime::now_utc() - Self::IDEMPOTENCY_WINDOW);
+        let conflict = |reason| Error::IdempotencyConflict {
+            key: key.to_owned(),
+            reason,
+        };
+        match self
+            .inner
+            .store
+            .insert_hook_once(&hook, key, &request, since)
+            .await?
+        {
+            Claim::Inserted => {
+                self.inner.index.put(hook.clone());
+                Ok((hook, false))
+            }
+            Claim::Taken {
+                request: earlier,
+                hook_id,
+            } if earlier == request => match self.get_hook(&owner, hook_id).await {
+                Ok(hook) => Ok((hook, true)),
+                Err(Error::HookNotFound(_)) => Err(conflict("the hook it made is gone")),
+                Err(other) => Err(other),
+            },
+            Claim::Taken { .. } => Err(conflict("it was used for another request")),
+        }
+    }
+
+    /// The hook `new` asks for, validated and, when targets must confirm,
+    /// confirmed.
+    async fn new_hook(&self, new: NewHook) -> Result<Hook> {
         let hook = new
             .into_hook(self.inner.registry, &self.inner.policy)
             .await?;
-        self.inner.store.insert_hook(&hook).await?;
-        self.inner.index.put(hook.clone());
+        if let Some(confirmer) = &self.inner.confirmer {
+            confirmer.confirm(&hook).await?;
+        }
         Ok(hook)
     }
 
@@ -65,6 +119,12 @@ impl Hooks {
     /// for the target and headers; nothing is changed then.
     pub async fn update_hook(&self, owner: &str, id: Uuid, patch: HookPatch) -> Result<Hook> {
         let patch = patch.validated(&self.inner.policy).await?;
+        if let (Some(confirmer), Some(target)) = (&self.inner.confirmer, &patch.target) {
+            let before = self.get_hook(owner, id).await?;
+            if before.target != *target {
+                confirmer.confirm(&patch.apply(&before)).await?;
+            }
+        }
         let hook = self
             .inner
             .store
@@ -175,4 +235,13 @@ impl Hooks {
         }
         Ok(())
     }
+}
+
+/// A fingerprint of a subscription request: what an idempotency key is checked
+/// against. Its JSON is canonical (fields in order, maps sorted).
+fn fingerprint(new: &NewHook) -> Result<String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(serde_json::to_vec(new)?);
+    Ok(base64::engine::general_purpose::STANDARD.encode(digest))
 }

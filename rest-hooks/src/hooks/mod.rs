@@ -16,6 +16,7 @@ use tokio::sync::{Notify, broadcast};
 
 pub use builder::HooksBuilder;
 
+use crate::delivery::Confirmer;
 use crate::finder::Finder;
 use crate::index::{IndexChange, SharedIndex};
 use crate::queue::Outcome;
@@ -62,6 +63,8 @@ struct Inner {
     store: Arc<dyn Store>,
     finder: Box<dyn Finder>,
     policy: TargetPolicy,
+    /// Asks targets to confirm, when the builder says so.
+    confirmer: Option<Confirmer>,
     max_payload: usize,
     secret_grace: Duration,
     index: Arc<SharedIndex>,

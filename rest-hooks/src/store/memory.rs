@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::queue_rules::{HeldDeliveries, HookSecrets, Leased, RecordPlan};
-use super::{Disable, Store, StoreError};
+use super::{Claim, Disable, Store, StoreError};
 use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::{Error, Result};
 use crate::hook::{Hook, HookPatch};
@@ -35,6 +35,9 @@ struct State {
     /// Pending deliveries a worker holds, by when its lease ends.
     leases: BTreeSet<(i64, Uuid)>,
     attempts: Vec<Attempt>,
+    /// Idempotency keys by owner and key: the request's fingerprint, its hook,
+    /// and when it was made.
+    keys: BTreeMap<(String, String), (String, Uuid, i64)>,
 }
 
 #[derive(Debug)]
@@ -165,6 +168,35 @@ impl Store for MemoryStore {
         };
         self.state().hooks.insert(hook.id, stored);
         Ok(())
+    }
+
+    async fn insert_hook_once(
+        &self,
+        hook: &Hook,
+        key: &str,
+        request: &str,
+        since: i64,
+    ) -> Result<Claim> {
+        let mut state = self.state();
+        let slot = (hook.owner.clone(), key.to_owned());
+        if let Some((taken, hook_id, at)) = state.keys.get(&slot)
+            && *at >= since
+        {
+            return Ok(Claim::Taken {
+                request: taken.clone(),
+                hook_id: *hook_id,
+            });
+        }
+        state
+            .keys
+            .insert(slot, (request.to_owned(), hook.id, now_millis()));
+        let stored = Stored {
+            hook: hook.clone(),
+            previous_secret: None,
+            failing_since: None,
+        };
+        state.hooks.insert(hook.id, stored);
+        Ok(Claim::Inserted)
     }
 
     async fn get_hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>> {

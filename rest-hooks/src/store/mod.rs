@@ -45,6 +45,18 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new hook.
     async fn insert_hook(&self, hook: &Hook) -> Result<()>;
 
+    /// Stores a new hook under an idempotency key of its owner, unless the key
+    /// names a request already, made at or after `since` (milliseconds): then
+    /// nothing is stored, and that request's fingerprint and hook come back. An
+    /// older use of the key is forgotten.
+    async fn insert_hook_once(
+        &self,
+        hook: &Hook,
+        key: &str,
+        request: &str,
+        since: i64,
+    ) -> Result<Claim>;
+
     /// The owner's hook with this id.
     async fn get_hook(&self, owner: &str, id: Uuid) -> Result<Option<Hook>>;
 
@@ -134,6 +146,20 @@ pub trait Store: Send + Sync + 'static {
     async fn notices(&self) -> Result<Option<mpsc::Receiver<Notice>>> {
         Ok(None)
     }
+}
+
+/// What [`Store::insert_hook_once`] found of the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key was free: the hook is stored under it.
+    Inserted,
+    /// The key names an earlier request: its fingerprint, and the hook it made.
+    Taken {
+        /// The fingerprint of the earlier request.
+        request: String,
+        /// The hook it made.
+        hook_id: Uuid,
+    },
 }
 
 /// A change to a shared store, made by this process or another one.

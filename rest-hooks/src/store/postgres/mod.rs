@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "hook headers",
         include_str!("migrations/0007_hook_headers.sql"),
     ),
+    (
+        8,
+        "idempotency keys",
+        include_str!("migrations/0008_idempotency_keys.sql"),
+    ),
 ];
 
 /// A [`Store`](super::Store) in PostgreSQL, which several processes (on several hosts) can

@@ -32,6 +32,32 @@ pub trait WriteDeliveries: Send {
 macro_rules! sql_store {
     ($store:ty, $conn:ty, read = $read:ident, write = $write:ident, json = $json:literal, lock = $lock:literal) => {
         impl $store {
+            /// Inserts a hook through `conn`.
+            async fn insert_hook_in(conn: &mut $conn, hook: &$crate::hook::Hook) -> $crate::error::Result<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO rest_hooks_hooks
+                     (id, owner, event, target, secret, active, created_at, metadata, disabled_reason, headers)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8",
+                    $json,
+                    ", $9, $10",
+                    $json,
+                    ")"
+                ))
+                .bind(hook.id.to_string())
+                .bind(&hook.owner)
+                .bind(&hook.event)
+                .bind(&hook.target)
+                .bind(&hook.secret)
+                .bind(hook.active)
+                .bind($crate::clock::millis(hook.created_at))
+                .bind(hook.metadata.to_string())
+                .bind(&hook.disabled_reason)
+                .bind(serde_json::to_string(&hook.headers)?)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
             /// Deletes a hook that answered `410 Gone`, with its deliveries and
             /// their attempts.
             async fn delete_gone_hook(conn: &mut $conn, hook: uuid::Uuid) -> $crate::error::Result<()> {
@@ -235,28 +261,54 @@ macro_rules! sql_store {
             }
 
             async fn insert_hook(&self, hook: &$crate::hook::Hook) -> $crate::error::Result<()> {
-                sqlx::query(concat!(
-                    "INSERT INTO rest_hooks_hooks
-                     (id, owner, event, target, secret, active, created_at, metadata, disabled_reason, headers)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8",
-                    $json,
-                    ", $9, $10",
-                    $json,
-                    ")"
-                ))
-                .bind(hook.id.to_string())
+                let mut conn = self.$write.acquire().await?;
+                Self::insert_hook_in(&mut conn, hook).await
+            }
+
+            async fn insert_hook_once(
+                &self,
+                hook: &$crate::hook::Hook,
+                key: &str,
+                request: &str,
+                since: i64,
+            ) -> $crate::error::Result<$crate::store::Claim> {
+                let mut tx = self.$write.begin().await?;
+                sqlx::query(
+                    "DELETE FROM rest_hooks_idempotency WHERE owner = $1 AND key = $2 AND created_at < $3",
+                )
                 .bind(&hook.owner)
-                .bind(&hook.event)
-                .bind(&hook.target)
-                .bind(&hook.secret)
-                .bind(hook.active)
-                .bind($crate::clock::millis(hook.created_at))
-                .bind(hook.metadata.to_string())
-                .bind(&hook.disabled_reason)
-                .bind(serde_json::to_string(&hook.headers)?)
-                .execute(&self.$write)
+                .bind(key)
+                .bind(since)
+                .execute(&mut *tx)
                 .await?;
-                Ok(())
+                // Another process's claim of the same key waits here until that one
+                // commits, and then finds it.
+                let claimed = sqlx::query(
+                    "INSERT INTO rest_hooks_idempotency (owner, key, request, hook_id, created_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(&hook.owner)
+                .bind(key)
+                .bind(request)
+                .bind(hook.id.to_string())
+                .bind($crate::clock::now_millis())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    let (request, hook_id): (String, String) = sqlx::query_as(
+                        "SELECT request, hook_id FROM rest_hooks_idempotency WHERE owner = $1 AND key = $2",
+                    )
+                    .bind(&hook.owner)
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let hook_id = $crate::store::sql::rows::parse_id(&hook_id)?;
+                    return Ok($crate::store::Claim::Taken { request, hook_id });
+                }
+                Self::insert_hook_in(&mut tx, hook).await?;
+                tx.commit().await?;
+                Ok($crate::store::Claim::Inserted)
             }
 
             async fn update_hook(

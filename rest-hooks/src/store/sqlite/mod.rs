@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "hook headers",
         include_str!("migrations/0006_hook_headers.sql"),
     ),
+    (
+        7,
+        "idempotency keys",
+        include_str!("migrations/0007_idempotency_keys.sql"),
+    ),
 ];
 
 /// A [`Store`](super::Store) in a SQLite file.
