@@ -14,16 +14,37 @@ use rest_hooks::{HookModel, Hooks, HooksBuilder};
 use serde_json::{Value, json};
 
 /// A book, owned by the user who added it.
-#[derive(serde::Serialize, HookModel)]
+#[derive(serde::Serialize, schemars::JsonSchema, HookModel)]
 #[hook(app = "bookstore", owner = user)]
 pub struct Book {
     id: u64,
     user: String,
 }
 
+/// A review, with an example of its own.
+#[derive(serde::Serialize, HookModel)]
+#[hook(app = "bookstore", owner = user, example = Review::sample)]
+pub struct Review {
+    stars: u8,
+    user: String,
+}
+
+impl Review {
+    fn sample() -> Self {
+        Review {
+            stars: 5,
+            user: "ann".into(),
+        }
+    }
+}
+
 rest_hooks::hook_events! {
+    /// A book was added to the store.
+    ///
+    /// Its owner's hooks get it.
     "book.added"     => bookstore.Book.created,
     "book.changed"   => bookstore.Book.updated+,
+    "review.posted"  => bookstore.Review.created,
     "user.logged_in" => None,
 }
 
@@ -307,14 +328,104 @@ async fn rotating_gives_a_new_secret_and_events_list_the_table() {
 
     let (status, events) = server.json(Method::GET, "/events", "key-ann", None).await;
     assert_eq!(status, StatusCode::OK);
+    let summary: Vec<Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| json!({"name": e["name"], "raw": e["raw"], "all_owners": e["all_owners"]}))
+        .collect();
     assert_eq!(
-        events["events"],
-        json!([
-            {"name": "book.added", "raw": false, "all_owners": false},
-            {"name": "book.changed", "raw": false, "all_owners": true},
-            {"name": "user.logged_in", "raw": true, "all_owners": false},
-        ])
+        summary,
+        [
+            json!({"name": "book.added", "raw": false, "all_owners": false}),
+            json!({"name": "book.changed", "raw": false, "all_owners": true}),
+            json!({"name": "review.posted", "raw": false, "all_owners": false}),
+            json!({"name": "user.logged_in", "raw": true, "all_owners": false}),
+        ]
     );
+}
+
+#[tokio::test]
+async fn events_carry_their_description_payload_schema_and_example() {
+    let server = Server::start().await;
+    let (_, events) = server.json(Method::GET, "/events", "key-ann", None).await;
+    let event = |name: &str| {
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let added = event("book.added");
+    assert_eq!(
+        added["description"],
+        "A book was added to the store.\n\nIts owner's hooks get it."
+    );
+    let schema = &added["schema"];
+    assert_eq!(schema["required"], json!(["hook", "data"]));
+    let data = &schema["properties"]["data"];
+    let book = match data.get("$ref").and_then(Value::as_str) {
+        Some(reference) => schema.pointer(&reference[1..]).unwrap().clone(),
+        None => data.clone(),
+    };
+    assert_eq!(book["properties"]["id"]["type"], "integer");
+    assert_eq!(book["properties"]["user"]["type"], "string");
+    // Made from the schema: the model gives no example.
+    assert_eq!(added["example"]["data"], json!({"id": 0, "user": "string"}));
+    assert_eq!(added["example"]["hook"]["event"], "book.added");
+    // The model's own example, as it would be sent.
+    let review = event("review.posted");
+    assert_eq!(
+        review["example"]["data"],
+        json!({"stars": 5, "user": "ann"})
+    );
+    assert_eq!(review["description"], Value::Null);
+    // No JSON Schema of its own (Review has none; a raw event is any JSON).
+    assert_eq!(review["schema"]["properties"]["data"], json!({}));
+    let raw = event("user.logged_in");
+    assert_eq!(raw["schema"]["properties"]["data"], json!({}));
+    assert_eq!(raw["example"]["data"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_test_event_is_sent_signed_and_marked_in_the_log() {
+    let server = Server::start().await;
+    let receiver = Receiver::start().await;
+    let (_, hook) = server
+        .json(
+            Method::POST,
+            "/hooks",
+            "key-ann",
+            Some(json!({"event": "review.posted", "target": receiver.target("in")})),
+        )
+        .await;
+    let id = hook["id"].as_str().unwrap();
+    let path = format!("/hooks/{id}/test");
+    let (status, problem) = server.json(Method::POST, &path, "key-bob", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    let (status, sent) = server.json(Method::POST, &path, "key-ann", None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let delivery = sent["delivery"].as_str().unwrap();
+
+    let received = receiver.next().await;
+    assert_eq!(received.body["data"], json!({"stars": 5, "user": "ann"}));
+    assert_eq!(received.body["hook"]["id"], id);
+    assert_eq!(received.headers["webhook-id"], delivery);
+    let secret = hook["secret"].as_str().unwrap();
+    rest_hooks::delivery::sign::verify(secret, &received.headers, &received.raw).unwrap();
+
+    let deliveries = format!("/hooks/{id}/deliveries");
+    let log = loop {
+        let (_, log) = server.json(Method::GET, &deliveries, "key-ann", None).await;
+        if log["deliveries"][0]["state"] == "delivered" {
+            break log;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(log["deliveries"][0]["id"], delivery);
+    assert_eq!(log["deliveries"][0]["test"], true);
 }
 
 #[tokio::test]

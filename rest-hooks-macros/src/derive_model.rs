@@ -1,4 +1,5 @@
-//! `#[derive(HookModel)]` with `#[hook(app = "...", owner = field, model = "...")]`.
+//! `#[derive(HookModel)]` with `#[hook(app = "...", owner = field, model = "...",
+//! example = path)]`.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -14,6 +15,8 @@ struct HookAttr {
     app: Option<LitStr>,
     model: Option<LitStr>,
     owner: Option<Ident>,
+    /// A `fn() -> Self` that makes the model's example.
+    example: Option<syn::Path>,
 }
 
 /// The impl of `HookModel` for `input`. On a mistake, the errors are in `cx` and a
@@ -64,12 +67,20 @@ pub(crate) fn expand(cx: &Ctxt, input: &DeriveInput) -> TokenStream {
         },
     };
     let has_owner = attr.owner.is_some();
+    let example_fn = attr.example.map(|example| {
+        quote! {
+            fn example() -> ::core::option::Option<Self> {
+                ::core::option::Option::Some(#example())
+            }
+        }
+    });
     quote! {
         #header {
             const APP: &'static str = #app;
             const MODEL: &'static str = #model;
             const HAS_OWNER: bool = #has_owner;
             #owner_fn
+            #example_fn
         }
     }
 }
@@ -83,6 +94,14 @@ fn hook_attr(cx: &Ctxt, input: &DeriveInput) -> HookAttr {
                 set_once(&mut attr.app, label(&meta, "app")?, &meta)
             } else if meta.path.is_ident("model") {
                 set_once(&mut attr.model, label(&meta, "model")?, &meta)
+            } else if meta.path.is_ident("example") {
+                let example: syn::Path = meta.value()?.parse().map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        "expected the path of a `fn() -> Self`, like `example = Book::example`",
+                    )
+                })?;
+                set_once(&mut attr.example, example, &meta)
             } else if meta.path.is_ident("owner") {
                 let owner: Ident = meta.value()?.parse().map_err(|error| {
                     syn::Error::new(
@@ -92,7 +111,9 @@ fn hook_attr(cx: &Ctxt, input: &DeriveInput) -> HookAttr {
                 })?;
                 set_once(&mut attr.owner, owner, &meta)
             } else {
-                Err(meta.error("unknown `hook` argument: expected `app`, `owner` or `model`"))
+                Err(meta.error(
+                    "unknown `hook` argument: expected `app`, `owner`, `model` or `example`",
+                ))
             }
         });
         if let Err(error) = parsed {

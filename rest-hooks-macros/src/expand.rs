@@ -13,6 +13,7 @@ use crate::check::Plan;
 /// needs the compiler to check, it emits as code at the user's tokens.
 pub(crate) fn table(table: &Table, plan: &Plan) -> TokenStream {
     let mut specs = Vec::with_capacity(table.entries.len());
+    let mut contracts = Vec::with_capacity(table.entries.len());
     let mut by_name = Vec::new();
     let mut by_action = Vec::new();
     let mut items = TokenStream::new();
@@ -20,6 +21,7 @@ pub(crate) fn table(table: &Table, plan: &Plan) -> TokenStream {
 
     for (index, (entry, entry_plan)) in table.entries.iter().zip(&plan.entries).enumerate() {
         specs.push(spec(entry));
+        contracts.push(contract(entry, entry_plan.struct_ident.as_ref()));
         if entry_plan.first_name {
             by_name.push((NameKey(entry.name.value()), index));
         }
@@ -44,6 +46,7 @@ pub(crate) fn table(table: &Table, plan: &Plan) -> TokenStream {
         /// The event table of this module, declared with `hook_events!`.
         pub static EVENTS: ::rest_hooks::Registry = ::rest_hooks::Registry::__new(
             &[#(#specs),*],
+            &[#(#contracts),*],
             #by_name,
             #by_action,
         );
@@ -72,6 +75,54 @@ fn spec(entry: &Entry) -> TokenStream {
         }
     };
     quote!(::rest_hooks::EventSpec { name: #name, action: #action })
+}
+
+/// What the event promises its receivers: its doc comment, its data's schema and
+/// its example, asked of the model through the event's struct (so that a model
+/// not in scope is reported once, at the struct) by autoref, so that a model
+/// without `JsonSchema` (or an example) still compiles, with any JSON.
+fn contract(entry: &Entry, ident: Option<&Ident>) -> TokenStream {
+    let description = doc_text(entry);
+    let data = match (&entry.mapping, ident) {
+        (Mapping::Model(_), Some(ident)) => quote!(<#ident as ::rest_hooks::Event>::Model),
+        _ => quote!(::rest_hooks::Raw),
+    };
+    quote! {
+        ::rest_hooks::__private::EventContract {
+            description: #description,
+            data_schema: |generator| {
+                #[allow(unused_imports)]
+                use ::rest_hooks::__private::{Fallback as _, ViaJsonSchema as _};
+                (&&::rest_hooks::__private::Probe::<#data>::new()).data_schema(generator)
+            },
+            example: |hook| {
+                #[allow(unused_imports)]
+                use ::rest_hooks::__private::{NoExample as _, ViaHookModel as _};
+                (&&::rest_hooks::__private::Probe::<#data>::new()).example(hook)
+            },
+        }
+    }
+}
+
+/// The doc comment written on an entry, its lines joined with newlines.
+fn doc_text(entry: &Entry) -> String {
+    let lines: Vec<String> = entry
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value:
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(line),
+                        ..
+                    }),
+                ..
+            }) => Some(line.value().trim().to_owned()),
+            _ => None,
+        })
+        .collect();
+    lines.join("\n").trim().to_owned()
 }
 
 fn event_struct(entry: &Entry, ident: &Ident) -> TokenStream {

@@ -53,6 +53,7 @@ mod hook;
 mod hooks;
 mod index;
 mod model;
+mod payload_schema;
 mod queue;
 mod registry;
 pub mod store;

@@ -78,6 +78,17 @@ pub trait HookModel: Serialize {
     /// model without an owner.
     fn owner(&self) -> Option<String>;
 
+    /// A value to show as an example of this model's events: in the event
+    /// catalog, and in the test deliveries `POST /hooks/{id}/test` sends. `None`
+    /// (the default) makes one from the model's JSON Schema. With the derive:
+    /// `#[hook(example = path::to::function)]`, a `fn() -> Self`.
+    fn example() -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// The JSON body sent to `hook` for an event about this value.
     ///
     /// The default is django-rest-hooks' payload:
@@ -88,13 +99,15 @@ pub trait HookModel: Serialize {
 }
 
 /// What a payload may say about the hook it is sent to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct HookInfo<'a> {
     /// The hook's id.
+    #[schemars(with = "uuid::Uuid")]
     pub id: &'a str,
     /// The event name (`"book.added"`).
     pub event: &'a str,
     /// The URL the payload is posted to.
+    #[schemars(url)]
     pub target: &'a str,
 }
 

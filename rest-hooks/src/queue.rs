@@ -30,6 +30,9 @@ pub struct Delivery {
     pub attempts: u32,
     /// When it was fired.
     pub created_at: OffsetDateTime,
+    /// Whether it is a test, sent by `POST /hooks/{id}/test` with the event's
+    /// example payload.
+    pub test: bool,
 }
 
 impl Delivery {
@@ -50,6 +53,7 @@ impl Delivery {
             },
             attempts: 0,
             created_at: crate::clock::now(),
+            test: false,
         }
     }
 }

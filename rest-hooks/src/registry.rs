@@ -1,8 +1,12 @@
 //! The [`Registry`]: the perfect-hash tables that `hook_events!` builds at compile time.
 
 use phf_shared::{PhfEq, PhfHash};
+use schemars::{Schema, SchemaGenerator};
+use serde_json::Value;
 
 use crate::event::EventSpec;
+use crate::model::{HookInfo, default_payload};
+use crate::payload_schema::{example_of, payload_schema};
 
 /// The key of a model action in the table: the bytes `app NUL model NUL action`.
 ///
@@ -101,6 +105,8 @@ impl<'a> PhfEq<Name<'a>> for &'static str {
 #[derive(Debug)]
 pub struct Registry {
     events: &'static [EventSpec],
+    /// What each event promises its receivers, in the order of `events`.
+    contracts: &'static [EventContract],
     by_name: PerfectTable<&'static str>,
     by_action: PerfectTable<ActionKey>,
 }
@@ -145,15 +151,31 @@ impl<K> PerfectTable<K> {
     }
 }
 
+/// What one event of the table promises its receivers, as `hook_events!` writes
+/// it: the doc comment on its entry, the JSON Schema of its data (from the model's
+/// `JsonSchema`, or any JSON), and its example. Not public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct EventContract {
+    /// The doc comment written on the entry, its lines joined.
+    pub description: &'static str,
+    /// The schema of the payload's `data`.
+    pub data_schema: fn(&mut SchemaGenerator) -> Schema,
+    /// The example payload for a hook, when the model gives an example.
+    pub example: fn(&HookInfo<'_>) -> Option<Value>,
+}
+
 impl Registry {
     #[doc(hidden)]
     pub const fn __new(
         events: &'static [EventSpec],
+        contracts: &'static [EventContract],
         by_name: PerfectTable<&'static str>,
         by_action: PerfectTable<ActionKey>,
     ) -> Self {
         Self {
             events,
+            contracts,
             by_name,
             by_action,
         }
@@ -185,6 +207,47 @@ impl Registry {
     #[inline]
     pub fn events(&self) -> &'static [EventSpec] {
         self.events
+    }
+
+    /// The description of the event called `name`: the doc comment written on its
+    /// entry in `hook_events!`; `None` when there is none.
+    pub fn description(&self, name: &str) -> Option<&'static str> {
+        let contract = self.contract(name)?;
+        Some(contract.description).filter(|d| !d.is_empty())
+    }
+
+    /// The JSON Schema (draft 2020-12) of the payload of the event called `name`
+    /// as delivered by default, `{"hook": {"id", "event", "target"}, "data"}`:
+    /// `data` is the model's own schema when it implements
+    /// `schemars::JsonSchema`, and any JSON otherwise (and for raw events). A
+    /// model that sends another payload (its own `HookModel::payload`) is
+    /// described by the default one.
+    pub fn payload_schema(&self, name: &str) -> Option<Value> {
+        let contract = self.contract(name)?;
+        Some(payload_schema(name, contract.data_schema))
+    }
+
+    /// An example payload of the event called `name` for `hook`: the model's
+    /// example (`HookModel::example`) as it would be sent, else one made from the
+    /// payload's schema.
+    pub fn example_payload(&self, name: &str, hook: &HookInfo<'_>) -> Option<Value> {
+        let contract = self.contract(name)?;
+        if let Some(example) = (contract.example)(hook) {
+            return Some(example);
+        }
+        let schema = payload_schema(name, contract.data_schema);
+        let definitions = schema
+            .get("$defs")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let data = example_of(&schema["properties"]["data"], &definitions);
+        default_payload(hook, &data).ok()
+    }
+
+    fn contract(&self, name: &str) -> Option<&'static EventContract> {
+        let index = self.by_name.get(&Name(name))?;
+        self.contracts.get(index)
     }
 
     /// Whether the table declares an event called `name`.

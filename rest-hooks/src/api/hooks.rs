@@ -16,6 +16,7 @@ use super::extract::{Body, Id, IdempotencyKey, Owner, Query};
 use super::problem::Problem;
 use super::views::{HookView, Page, paged};
 use crate::hook::{HookPatch, NewHook};
+use crate::model::HookInfo;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,13 +130,38 @@ pub(super) async fn rotate_secret(
     Ok(Json(HookView::new(hook, true)))
 }
 
+/// `POST /hooks/{id}/test`: 202 with the test delivery's id.
+pub(super) async fn send_test(
+    State(api): State<Arc<Api>>,
+    Owner(owner): Owner,
+    Id(id): Id,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    let delivery = api.hooks.send_test(&owner, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "delivery": delivery }))))
+}
+
+/// `GET /events`: the catalog, each event with its description, the JSON Schema
+/// of its payload as delivered, and an example of it.
 pub(super) async fn list_events(State(api): State<Arc<Api>>, Owner(_): Owner) -> Json<Value> {
-    let events: Vec<Value> = api
-        .hooks
-        .registry()
+    let registry = api.hooks.registry();
+    let events: Vec<Value> = registry
         .events()
         .iter()
-        .map(|e| json!({ "name": e.name, "raw": e.is_raw(), "all_owners": e.all_owners() }))
+        .map(|e| {
+            let example_hook = HookInfo {
+                id: "00000000-0000-0000-0000-000000000000",
+                event: e.name,
+                target: "https://example.com/your-endpoint",
+            };
+            json!({
+                "name": e.name,
+                "raw": e.is_raw(),
+                "all_owners": e.all_owners(),
+                "description": registry.description(e.name),
+                "schema": registry.payload_schema(e.name),
+                "example": registry.example_payload(e.name, &example_hook),
+            })
+        })
         .collect();
     Json(json!({ "events": events }))
 }

@@ -13,7 +13,8 @@
 //! | `POST /hooks/{id}/recover` `{"since", "until"?}` (RFC 3339, 14 days back at most) | 202 `{"requeued": n}`: its failed deliveries of that window sent again |
 //! | `GET /deliveries?state=&hook=&since=&limit=&cursor=` | the caller's deliveries across hooks, newest first, each with its attempts |
 //! | `POST /deliveries/{id}/redeliver` | 202: sent again now |
-//! | `GET /events` | the events of the table |
+//! | `POST /hooks/{id}/test` | 202 `{"delivery": id}`: the event's example payload, sent now, marked as a test |
+//! | `GET /events` | the events of the table, each with its description, payload schema and example |
 //!
 //! Errors are `application/problem+json` (RFC 9457) with a stable `type`. Another
 //! owner's hook is a 404, as an unknown one is: the API never tells that it exists.
@@ -99,6 +100,7 @@ pub fn router(hooks: Hooks, resolver: impl OwnerResolver) -> Router {
             get(deliveries::list_hook_deliveries),
         )
         .route("/hooks/{id}/recover", post(deliveries::recover))
+        .route("/hooks/{id}/test", post(hooks::send_test))
         .route("/deliveries", get(deliveries::list_deliveries))
         .route("/deliveries/{id}/redeliver", post(deliveries::redeliver))
         .route("/events", get(hooks::list_events))

@@ -103,6 +103,7 @@ pub(super) struct DeliveryView {
     attempts: u32,
     #[serde(with = "time::serde::rfc3339")]
     created_at: time::OffsetDateTime,
+    test: bool,
     log: Vec<Attempt>,
 }
 
@@ -117,6 +118,7 @@ impl DeliveryView {
                 state: d.state,
                 attempts: d.attempts,
                 created_at: d.created_at,
+                test: d.test,
                 log: Vec::new(),
             })
             .collect();

@@ -8,6 +8,7 @@ use super::Hooks;
 use crate::clock::millis;
 use crate::error::{Error, Result};
 use crate::hook::{Hook, HookPatch, NewHook, generate_secret};
+use crate::model::HookInfo;
 use crate::queue::{Attempt, Delivery, DeliveryFilter};
 use crate::store::Claim;
 
@@ -224,6 +225,31 @@ impl Hooks {
     /// another owner has none.
     pub async fn list_attempts(&self, owner: &str, delivery_ids: &[Uuid]) -> Result<Vec<Attempt>> {
         self.inner.store.list_attempts(owner, delivery_ids).await
+    }
+
+    /// Sends the owner's hook a test delivery now: the event's example payload
+    /// ([`Registry::example_payload`](crate::Registry::example_payload)), signed
+    /// like any other and marked as a test in the log. Returns its id. A hook that
+    /// is not active holds it, as it holds the others.
+    pub async fn send_test(&self, owner: &str, hook_id: Uuid) -> Result<Uuid> {
+        let hook = self.get_hook(owner, hook_id).await?;
+        let id = hook.id.to_string();
+        let info = HookInfo {
+            id: &id,
+            event: &hook.event,
+            target: &hook.target,
+        };
+        let payload = self
+            .inner
+            .registry
+            .example_payload(&hook.event, &info)
+            .ok_or_else(|| Error::UnknownEvent(hook.event.clone()))?;
+        let mut delivery = Delivery::new(&hook, serde_json::to_vec(&payload)?);
+        delivery.test = true;
+        let delivery_id = delivery.id;
+        self.inner.store.enqueue(vec![delivery]).await?;
+        self.wake();
+        Ok(delivery_id)
     }
 
     /// Sends the owner's delivery again, now, by hand: one that failed, or even one

@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency keys",
         include_str!("migrations/0008_idempotency_keys.sql"),
     ),
+    (
+        9,
+        "test deliveries",
+        include_str!("migrations/0009_test_deliveries.sql"),
+    ),
 ];
 
 /// A [`Store`](super::Store) in PostgreSQL, which several processes (on several hosts) can

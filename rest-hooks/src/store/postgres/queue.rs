@@ -43,11 +43,11 @@ impl WriteDeliveries for PgConnection {
 async fn insert_deliveries(conn: &mut PgConnection, deliveries: &[Delivery]) -> Result<()> {
     sqlx::query(
         "INSERT INTO rest_hooks_deliveries
-         (id, hook_id, owner, event, target, payload, state, attempts, due_at, created_at)
-         SELECT id, hook_id, owner, event, target, payload, state, attempts, $1, created_at
+         (id, hook_id, owner, event, target, payload, state, attempts, due_at, created_at, test)
+         SELECT id, hook_id, owner, event, target, payload, state, attempts, $1, created_at, test
          FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
-                     $8::text[], $9::int8[], $10::int8[])
-              AS d(id, hook_id, owner, event, target, payload, state, attempts, created_at)",
+                     $8::text[], $9::int8[], $10::int8[], $11::bool[])
+              AS d(id, hook_id, owner, event, target, payload, state, attempts, created_at, test)",
     )
     .bind(now_millis())
     .bind(
@@ -104,6 +104,7 @@ async fn insert_deliveries(conn: &mut PgConnection, deliveries: &[Delivery]) -> 
             .map(|d| millis(d.created_at))
             .collect::<Vec<_>>(),
     )
+    .bind(deliveries.iter().map(|d| d.test).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())
@@ -122,8 +123,8 @@ impl PgStore {
                      WHERE state = 'pending' AND due_at <= $2 AND (leased_until IS NULL OR leased_until <= $2)
                      ORDER BY due_at LIMIT $3
                      FOR UPDATE SKIP LOCKED)
-                 RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at, due_at)
-             SELECT l.id, l.hook_id, l.owner, l.event, l.target, l.payload, l.state, l.attempts, l.created_at,
+                 RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at, test, due_at)
+             SELECT l.id, l.hook_id, l.owner, l.event, l.target, l.payload, l.state, l.attempts, l.created_at, l.test,
                     h.secret, h.previous_secret, h.previous_secret_until, h.active, h.headers::text AS headers
              FROM leased l LEFT JOIN rest_hooks_hooks h ON h.id = l.hook_id
              ORDER BY l.due_at",

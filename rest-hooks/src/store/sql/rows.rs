@@ -25,7 +25,7 @@ macro_rules! select_hooks {
 macro_rules! select_deliveries {
     ($rest:literal) => {
         concat!(
-            "SELECT id, hook_id, owner, event, target, payload, state, attempts, created_at FROM rest_hooks_deliveries ",
+            "SELECT id, hook_id, owner, event, target, payload, state, attempts, created_at, test FROM rest_hooks_deliveries ",
             $rest
         )
     };
@@ -89,6 +89,7 @@ pub(in crate::store) struct DeliveryRow {
     state: String,
     attempts: i64,
     created_at: i64,
+    test: bool,
 }
 
 impl TryFrom<DeliveryRow> for Delivery {
@@ -107,6 +108,7 @@ impl TryFrom<DeliveryRow> for Delivery {
             attempts: u32::try_from(row.attempts)
                 .map_err(|_| corrupt(format!("delivery attempts {}", row.attempts)))?,
             created_at: from_millis(row.created_at),
+            test: row.test,
         })
     }
 }

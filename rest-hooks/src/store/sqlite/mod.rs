@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency keys",
         include_str!("migrations/0007_idempotency_keys.sql"),
     ),
+    (
+        8,
+        "test deliveries",
+        include_str!("migrations/0008_test_deliveries.sql"),
+    ),
 ];
 
 /// A [`Store`](super::Store) in a SQLite file.

@@ -25,7 +25,7 @@ use crate::store::sql::rows::{DeliveryRow, convert, parse_headers};
 /// every size a backlog produces.
 const SMALL_BATCH: usize = 16;
 
-/// How many deliveries one `INSERT` writes: 11 parameters a row stays well under
+/// How many deliveries one `INSERT` writes: 12 parameters a row stays well under
 /// SQLite's limit on bound parameters.
 const INSERT_CHUNK: usize = 1000;
 
@@ -38,7 +38,7 @@ impl WriteDeliveries for SqliteConnection {
         for chunk in deliveries.chunks(INSERT_CHUNK) {
             let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO rest_hooks_deliveries
-                 (id, hook_id, owner, event, target, payload, state, attempts, due_at, leased_until, created_at) ",
+                 (id, hook_id, owner, event, target, payload, state, attempts, due_at, leased_until, created_at, test) ",
             );
             insert.push_values(chunk, |mut row, d| {
                 row.push_bind(d.id.to_string())
@@ -51,7 +51,8 @@ impl WriteDeliveries for SqliteConnection {
                     .push_bind(i64::from(d.attempts))
                     .push_bind(now)
                     .push_bind(None::<i64>)
-                    .push_bind(millis(d.created_at));
+                    .push_bind(millis(d.created_at))
+                    .push_bind(d.test);
             });
             insert
                 .build()
@@ -88,7 +89,7 @@ impl SqliteStore {
                  SELECT id FROM rest_hooks_deliveries
                  WHERE state = 'pending' AND due_at <= ? AND (leased_until IS NULL OR leased_until <= ?)
                  ORDER BY due_at LIMIT +?)
-             RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at",
+             RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at, test",
         )
         .bind(now.saturating_add(duration_millis(lease)))
         .bind(now)
