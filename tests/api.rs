@@ -1264,3 +1264,79 @@ async fn targets_confirm_the_handshake_or_are_refused() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(receiver.pending(), 0);
 }
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route_and_each_event_as_a_webhook() {
+    let server = Server::start().await;
+    let response = server
+        .client
+        .get(format!("{}/openapi.json", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "no owner needed");
+    let document: Value = response.json().await.unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths: Vec<&str> = document["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for path in [
+        "/hooks",
+        "/hooks/{id}",
+        "/hooks/{id}/rotate-secret",
+        "/hooks/{id}/test",
+        "/hooks/{id}/recover",
+        "/hooks/{id}/deliveries",
+        "/deliveries",
+        "/deliveries/{id}/redeliver",
+        "/events",
+    ] {
+        assert!(paths.contains(&path), "{path} missing from {paths:?}");
+    }
+    let patch = &document["paths"]["/hooks/{id}"]["patch"];
+    assert!(patch["requestBody"].is_object());
+    assert!(patch["responses"]["200"].is_object());
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    let webhooks = document["webhooks"].as_object().unwrap();
+    let names: Vec<&str> = webhooks.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "book.added",
+            "book.changed",
+            "review.posted",
+            "user.logged_in"
+        ]
+    );
+    let added = &webhooks["book.added"]["post"];
+    assert_eq!(
+        added["description"],
+        "A book was added to the store.\n\nIts owner's hooks get it."
+    );
+    let headers: Vec<&str> = added["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        headers,
+        ["webhook-id", "webhook-timestamp", "webhook-signature"]
+    );
+    let schema = &added["requestBody"]["content"]["application/json"]["schema"];
+    // References point into the document's components, where the model is.
+    let data = schema["properties"]["data"]["$ref"].as_str().unwrap();
+    let name = data.strip_prefix("#/components/schemas/").unwrap();
+    assert_eq!(
+        document["components"]["schemas"][name]["properties"]["id"]["type"],
+        "integer"
+    );
+    assert_eq!(document, rest_hooks::api::openapi(&EVENTS));
+}

@@ -3,8 +3,9 @@
 
 mod common;
 
-// The example's items are `pub` for its own `main.rs`, unreachable from here.
-#[allow(unreachable_pub)]
+// The example's items are `pub` for its own `main.rs`, unreachable from here;
+// its `--serve` mode is run by CI, under the fuzzer (`.ci/run`), not here.
+#[allow(unreachable_pub, dead_code)]
 #[path = "../examples/bookstore/app.rs"]
 mod app;
 

@@ -40,10 +40,13 @@ struct Received {
     body: Bytes,
 }
 
-/// Runs the whole example, writing its log to `out`.
-pub async fn run(out: &mut dyn Write, database_url: Option<String>) -> Result<(), Failure> {
-    let dir = tempfile::tempdir()?;
-    let builder = match &database_url {
+/// The bookstore's hooks, on PostgreSQL at `database_url` or on SQLite in `dir`.
+async fn bookstore_hooks(
+    out: &mut dyn Write,
+    database_url: Option<&str>,
+    dir: &tempfile::TempDir,
+) -> Result<Hooks, Failure> {
+    let builder = match database_url {
         Some(url) => {
             writeln!(out, "store: PostgreSQL")?;
             Hooks::builder(&EVENTS, PgStore::connect(url).await?)
@@ -61,12 +64,61 @@ pub async fn run(out: &mut dyn Write, database_url: Option<String>) -> Result<()
         .poll_interval(Duration::from_millis(100))
         .build()
         .await?;
+    Ok(hooks)
+}
 
-    let keys = BearerKeys::new([
+/// The API keys of the bookstore's two owners.
+fn keys() -> BearerKeys {
+    BearerKeys::new([
         ("ann-key".to_owned(), "ann".to_owned()),
         ("bob-key".to_owned(), "bob".to_owned()),
-    ]);
-    let api = serve(rest_hooks::api::router(hooks.clone(), keys)).await?;
+    ])
+}
+
+/// Serves the management API (on `port`, or one of its own when 0) and a
+/// receiver that takes every delivery, until Ctrl-C: to try the API with curl, or
+/// to fuzz it.
+pub async fn serve_until_stopped(
+    out: &mut dyn Write,
+    database_url: Option<String>,
+    port: u16,
+) -> Result<(), Failure> {
+    let dir = tempfile::tempdir()?;
+    let hooks = bookstore_hooks(out, database_url.as_deref(), &dir).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let api = format!("http://{}", listener.local_addr()?);
+    let app = rest_hooks::api::router(hooks.clone(), keys());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (sender, mut inbox) = mpsc::unbounded_channel();
+    let receiver = serve(
+        axum::Router::new()
+            .route("/{*path}", axum::routing::post(receive))
+            .with_state(Arc::new(Mutex::new(sender))),
+    )
+    .await?;
+    // What arrives is taken and dropped: the receiver only answers 200.
+    tokio::spawn(async move { while inbox.recv().await.is_some() {} });
+    writeln!(out, "management API: {api}")?;
+    writeln!(out, "OpenAPI document: {api}/openapi.json")?;
+    writeln!(out, "receiver: {receiver}/<any path>")?;
+    writeln!(out, "API keys: ann-key (owner ann), bob-key (owner bob)")?;
+    writeln!(
+        out,
+        "try: curl -H 'Authorization: Bearer ann-key' {api}/events"
+    )?;
+    writeln!(out, "serving until Ctrl-C")?;
+    out.flush()?;
+    tokio::signal::ctrl_c().await?;
+    hooks.shutdown(Duration::from_secs(5)).await;
+    writeln!(out, "shut down cleanly")?;
+    Ok(())
+}
+
+/// Runs the whole example, writing its log to `out`.
+pub async fn run(out: &mut dyn Write, database_url: Option<String>) -> Result<(), Failure> {
+    let dir = tempfile::tempdir()?;
+    let hooks = bookstore_hooks(out, database_url.as_deref(), &dir).await?;
+    let api = serve(rest_hooks::api::router(hooks.clone(), keys())).await?;
     let (sender, mut inbox) = mpsc::unbounded_channel();
     let receiver = serve(
         axum::Router::new()

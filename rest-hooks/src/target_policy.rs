@@ -141,7 +141,7 @@ impl TargetPolicy {
 #[non_exhaustive]
 pub enum NotAllowed {
     /// The target is written with an address in a refused range.
-    #[error("{ip} is a {range} address")]
+    #[error("{ip} is not a public address ({range})")]
     Address {
         /// The address.
         ip: IpAddr,
@@ -149,7 +149,7 @@ pub enum NotAllowed {
         range: AddressRange,
     },
     /// The target's host resolves to an address in a refused range.
-    #[error("{host} resolves to {ip}, a {range} address")]
+    #[error("{host} resolves to {ip}, which is not a public address ({range})")]
     Resolved {
         /// The host name.
         host: String,

@@ -14,17 +14,25 @@ use serde_json::{Value, json};
 use super::Api;
 use super::extract::{Body, Id, IdempotencyKey, Owner, Query};
 use super::problem::Problem;
-use super::views::{HookView, Page, paged};
+use super::views::{EventList, EventView, HookPage, HookView, Page, ProblemBody, paged};
 use crate::hook::{HookPatch, NewHook};
 use crate::model::HookInfo;
 
-#[derive(Deserialize)]
+/// A subscription request.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Subscription {
+    /// An event of the table.
     event: String,
+    /// An absolute `http` or `https` URL, at most 2,048 bytes, that the SSRF
+    /// guard allows.
+    #[schema(pattern = "^https?://[^/?#\\s]+", min_length = 8, max_length = 2048)]
     target: String,
+    /// Free JSON kept with the hook.
     #[serde(default)]
+    #[schema(value_type = Object)]
     metadata: Value,
+    /// Headers sent with every delivery: at most 10, lowercase names.
     #[serde(default)]
     headers: BTreeMap<String, String>,
 }
@@ -32,6 +40,14 @@ pub(super) struct Subscription {
 /// `POST /hooks`, with an `Idempotency-Key` or without: 201 with the hook and its
 /// secret, also when an earlier request with the key made it (then with
 /// `Idempotent-Replayed: true`).
+#[utoipa::path(post, path = "/hooks", tag = "hooks", request_body = Subscription,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "The same key and body within 24 h answer the same hook.")),
+    responses(
+        (status = 201, description = "Subscribed; the secret is shown this once.", body = HookView),
+        (status = 409, description = "The idempotency key was used for another request.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = "4XX", description = "A problem: malformed (400), no owner (401), too large (413), not JSON (415), refused (422).", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub(super) async fn subscribe(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -57,18 +73,32 @@ pub(super) async fn subscribe(
     ))
 }
 
+/// `GET /hooks`: the caller's hooks, oldest first.
+#[utoipa::path(get, path = "/hooks", tag = "hooks", params(Page),
+    responses(
+        (status = 200, description = "A page of hooks.", body = HookPage),
+        (status = "4XX", description = "A problem: a bad query (400), no owner (401).", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub(super) async fn list_hooks(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
     Query(page): Query<Page>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<HookPage>, Problem> {
     let (limit, cursor) = page.parse()?;
     let hooks = api.hooks.list_hooks(&owner, cursor, limit + 1).await?;
     let (hooks, next_cursor) = paged(hooks, limit, |h| h.id);
-    let page: Vec<HookView> = hooks.into_iter().map(|h| HookView::new(h, false)).collect();
-    Ok(Json(json!({ "hooks": page, "next_cursor": next_cursor })))
+    let hooks = hooks.into_iter().map(|h| HookView::new(h, false)).collect();
+    Ok(Json(HookPage { hooks, next_cursor }))
 }
 
+/// `GET /hooks/{id}`.
+#[utoipa::path(get, path = "/hooks/{id}", tag = "hooks", params(("id" = Uuid, Path, description = "The hook's id.")),
+    responses(
+        (status = 200, description = "The hook.", body = HookView),
+        (status = "4XX", description = "A problem: no owner (401), no such hook of the caller's (404).", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub(super) async fn get_hook(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -80,14 +110,21 @@ pub(super) async fn get_hook(
 
 /// `PATCH /hooks/{id}`: what is absent stays as it is; `"metadata": null` sets
 /// it to `null`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Change {
+    /// A new target, checked as at subscribe.
+    #[schema(pattern = "^https?://[^/?#\\s]+", min_length = 8, max_length = 2048)]
     target: Option<String>,
+    /// `false` pauses; `true` resumes, or enables a disabled hook again.
     active: Option<bool>,
+    /// New metadata.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
+    /// New custom headers, replacing the old ones.
     headers: Option<BTreeMap<String, String>>,
+    /// With `"active": true`: send what the hook held (the default), or discard it.
     replay: Option<bool>,
 }
 
@@ -96,6 +133,13 @@ fn present<'de, D: Deserializer<'de>>(value: D) -> Result<Option<Value>, D::Erro
     Value::deserialize(value).map(Some)
 }
 
+/// `PATCH /hooks/{id}`: move, pause, resume, enable again, new metadata or headers.
+#[utoipa::path(patch, path = "/hooks/{id}", tag = "hooks", params(("id" = Uuid, Path, description = "The hook's id.")), request_body = Change,
+    responses(
+        (status = 200, description = "The hook as changed.", body = HookView),
+        (status = "4XX", description = "A problem: malformed (400), no owner (401), no such hook (404), too large (413), not JSON (415), refused (422).", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub(super) async fn update_hook(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -112,6 +156,13 @@ pub(super) async fn update_hook(
     Ok(Json(HookView::new(hook, false)))
 }
 
+/// `DELETE /hooks/{id}`, with its deliveries.
+#[utoipa::path(delete, path = "/hooks/{id}", tag = "hooks", params(("id" = Uuid, Path, description = "The hook's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = "4XX", description = "A problem: no owner (401), no such hook (404).", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub(super) async fn unsubscribe(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -121,6 +172,13 @@ pub(super) async fn unsubscribe(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /hooks/{id}/rotate-secret`: the old secret signs too for a grace period.
+#[utoipa::path(post, path = "/hooks/{id}/rotate-secret", tag = "hooks", params(("id" = Uuid, Path, description = "The hook's id.")),
+    responses(
+        (status = 200, description = "The hook with its new secret, shown this once.", body = HookView),
+        (status = "4XX", description = "A problem: no owner (401), no such hook (404).", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub(super) async fn rotate_secret(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -131,6 +189,12 @@ pub(super) async fn rotate_secret(
 }
 
 /// `POST /hooks/{id}/test`: 202 with the test delivery's id.
+#[utoipa::path(post, path = "/hooks/{id}/test", tag = "hooks", params(("id" = Uuid, Path, description = "The hook's id.")),
+    responses(
+        (status = 202, description = "Queued: `{\"delivery\": id}`.", body = Object),
+        (status = "4XX", description = "A problem: no owner (401), no such hook (404).", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
 pub(super) async fn send_test(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -142,9 +206,15 @@ pub(super) async fn send_test(
 
 /// `GET /events`: the catalog, each event with its description, the JSON Schema
 /// of its payload as delivered, and an example of it.
-pub(super) async fn list_events(State(api): State<Arc<Api>>, Owner(_): Owner) -> Json<Value> {
+#[utoipa::path(get, path = "/events", tag = "events",
+    responses(
+        (status = 200, description = "The event table.", body = EventList),
+        (status = 401, description = "No owner for this request.", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn list_events(State(api): State<Arc<Api>>, Owner(_): Owner) -> Json<EventList> {
     let registry = api.hooks.registry();
-    let events: Vec<Value> = registry
+    let events = registry
         .events()
         .iter()
         .map(|e| {
@@ -153,15 +223,15 @@ pub(super) async fn list_events(State(api): State<Arc<Api>>, Owner(_): Owner) ->
                 event: e.name,
                 target: "https://example.com/your-endpoint",
             };
-            json!({
-                "name": e.name,
-                "raw": e.is_raw(),
-                "all_owners": e.all_owners(),
-                "description": registry.description(e.name),
-                "schema": registry.payload_schema(e.name),
-                "example": registry.example_payload(e.name, &example_hook),
-            })
+            EventView {
+                name: e.name,
+                raw: e.is_raw(),
+                all_owners: e.all_owners(),
+                description: registry.description(e.name),
+                schema: registry.payload_schema(e.name),
+                example: registry.example_payload(e.name, &example_hook),
+            }
         })
         .collect();
-    Json(json!({ "events": events }))
+    Json(EventList { events })
 }

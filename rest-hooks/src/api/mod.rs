@@ -15,6 +15,7 @@
 //! | `POST /deliveries/{id}/redeliver` | 202: sent again now |
 //! | `POST /hooks/{id}/test` | 202 `{"delivery": id}`: the event's example payload, sent now, marked as a test |
 //! | `GET /events` | the events of the table, each with its description, payload schema and example |
+//! | `GET /openapi.json` | this API's OpenAPI 3.1 document, with a `webhooks` entry per event (no owner needed) |
 //!
 //! Errors are `application/problem+json` (RFC 9457) with a stable `type`. Another
 //! owner's hook is a 404, as an unknown one is: the API never tells that it exists.
@@ -22,8 +23,11 @@
 mod deliveries;
 mod extract;
 mod hooks;
+mod openapi;
 mod problem;
 mod views;
+
+pub use openapi::openapi;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -104,10 +108,18 @@ pub fn router(hooks: Hooks, resolver: impl OwnerResolver) -> Router {
         .route("/deliveries", get(deliveries::list_deliveries))
         .route("/deliveries/{id}/redeliver", post(deliveries::redeliver))
         .route("/events", get(hooks::list_events))
+        .route("/openapi.json", get(openapi_document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
+}
+
+/// `GET /openapi.json`: the document, for anyone (it says nothing of an owner).
+async fn openapi_document(
+    axum::extract::State(api): axum::extract::State<Arc<Api>>,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(openapi(api.hooks.registry()))
 }
 
 async fn not_found() -> Problem {

@@ -11,10 +11,15 @@ use crate::hook::{Hook, HookState};
 use crate::queue::{Attempt, Delivery, DeliveryState};
 
 /// `?limit=&cursor=` of a listing.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Page {
+    /// How many, 1 to 200; 50 when not given.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>)]
     cursor: Option<String>,
 }
 
@@ -59,7 +64,8 @@ pub(super) fn paged<T>(
 }
 
 /// A hook as the API shows it; the secret only when it was just made.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Hook)]
 pub(super) struct HookView {
     id: Uuid,
     event: String,
@@ -70,6 +76,7 @@ pub(super) struct HookView {
     disabled_reason: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: time::OffsetDateTime,
+    #[schema(value_type = Object)]
     metadata: Value,
     headers: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,7 +102,8 @@ impl HookView {
 }
 
 /// A delivery with its attempt log, newest attempt first.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Delivery)]
 pub(super) struct DeliveryView {
     id: Uuid,
     event: String,
@@ -104,6 +112,9 @@ pub(super) struct DeliveryView {
     #[serde(with = "time::serde::rfc3339")]
     created_at: time::OffsetDateTime,
     test: bool,
+    /// Each attempt: when, how it ended (`{"kind": "status", "detail": 500}`,
+    /// `{"kind": "timeout"}`, …), how long, the start of the response.
+    #[schema(value_type = Vec<Object>)]
     log: Vec<Attempt>,
 }
 
@@ -129,4 +140,55 @@ impl DeliveryView {
         }
         views
     }
+}
+
+/// A page of hooks.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct HookPage {
+    pub(super) hooks: Vec<HookView>,
+    /// The cursor of the next page; `null` on the last.
+    pub(super) next_cursor: Option<Uuid>,
+}
+
+/// A page of the delivery log.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct DeliveryPage {
+    pub(super) deliveries: Vec<DeliveryView>,
+    /// The cursor of the next page; `null` on the last.
+    pub(super) next_cursor: Option<Uuid>,
+}
+
+/// An RFC 9457 problem, as every error is answered.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct ProblemBody {
+    /// `urn:rest-hooks:problem:<kind>`: stable, to act on.
+    #[serde(rename = "type")]
+    kind: String,
+    title: String,
+    status: u16,
+    detail: String,
+}
+
+/// One event of the table, with its contract.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct EventView {
+    pub(super) name: &'static str,
+    /// A raw event: any payload the application fires.
+    pub(super) raw: bool,
+    /// A `+` mapping: every owner's hooks get it.
+    pub(super) all_owners: bool,
+    /// The doc comment on its entry in the table.
+    pub(super) description: Option<&'static str>,
+    /// The JSON Schema (2020-12) of its payload as delivered.
+    #[schema(value_type = Object)]
+    pub(super) schema: Option<Value>,
+    /// An example payload.
+    #[schema(value_type = Object)]
+    pub(super) example: Option<Value>,
+}
+
+/// The event table.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct EventList {
+    pub(super) events: Vec<EventView>,
 }

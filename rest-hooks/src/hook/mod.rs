@@ -72,6 +72,7 @@ impl Hook {
 
 /// Where a hook stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "axum", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HookState {
     /// Receives events.
