@@ -126,6 +126,19 @@ impl TargetPolicy {
         Ok(addrs)
     }
 
+    /// An HTTP client builder held to this policy: it connects only to addresses
+    /// the policy allows (through [`resolver`](Self::resolver)), follows no
+    /// redirect, and uses no proxy from the environment (`HTTP_PROXY` and the
+    /// like), which would connect to the proxy's address instead of the one
+    /// checked and let a private target through it.
+    pub(crate) fn guarded_client(&self, timeout: std::time::Duration) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .dns_resolver(self.resolver())
+    }
+
     /// A DNS resolver for `reqwest` that fails for hosts resolving to a refused
     /// address, so that the address connected to is the address checked.
     pub fn resolver(&self) -> Arc<dyn Resolve> {

@@ -22,10 +22,8 @@ pub(crate) struct Confirmer {
 
 impl Confirmer {
     pub(crate) fn new(policy: &TargetPolicy, timeout: Duration) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .dns_resolver(policy.resolver())
+        let client = policy
+            .guarded_client(timeout)
             .build()
             .map_err(Error::Client)?;
         Ok(Self { client })

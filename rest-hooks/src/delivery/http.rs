@@ -46,10 +46,8 @@ impl HttpDeliverer {
         timeout: Duration,
         per_host: usize,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .dns_resolver(policy.resolver())
+        let client = policy
+            .guarded_client(timeout)
             .pool_max_idle_per_host(per_host)
             .build()?;
         Ok(Self {
