@@ -953,6 +953,18 @@ async fn a_hook_is_changed_with_patch_and_a_bad_change_changes_nothing() {
             422,
             "invalid-target",
         ),
+        (
+            "key-ann",
+            json!({"metadata": {"note": "a\u{0}b"}}),
+            422,
+            "invalid-metadata",
+        ),
+        (
+            "key-ann",
+            json!({"metadata": {"a\u{0}": 1}}),
+            422,
+            "invalid-metadata",
+        ),
         ("key-bob", json!({"active": false}), 404, "not-found"),
     ];
     for (key, body, expected, kind) in bad {

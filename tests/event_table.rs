@@ -304,3 +304,28 @@ fn a_model_implemented_by_hand_sends_its_own_payload() {
     );
     assert_eq!(shelf.owner().as_deref(), Some("ann"));
 }
+
+/// A table in a module of its own, whose events the crate re-exports: the
+/// structs `hook_events!` emits are `pub`, as its `EVENTS` is.
+mod shop {
+    use rest_hooks::HookModel;
+
+    /// An order.
+    #[derive(serde::Serialize, HookModel)]
+    #[hook(app = "shop", owner = customer)]
+    pub struct Order {
+        customer: String,
+    }
+
+    rest_hooks::hook_events! {
+        "order.placed" => shop.Order.created,
+    }
+}
+
+pub use shop::{EVENTS as SHOP_EVENTS, OrderPlaced};
+
+#[test]
+fn a_tables_events_can_be_re_exported() {
+    assert_eq!(OrderPlaced::NAME, "order.placed");
+    assert!(SHOP_EVENTS.get(OrderPlaced::NAME).is_some());
+}

@@ -151,7 +151,7 @@ fn event_struct(entry: &Entry, ident: &Ident) -> TokenStream {
     quote! {
         #default_doc
         #(#attrs)*
-        pub(crate) struct #ident;
+        pub struct #ident;
 
         impl ::rest_hooks::Event for #ident {
             type Model = #model;

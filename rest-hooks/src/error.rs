@@ -44,6 +44,10 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// Metadata holds a string with a zero character, which a store cannot keep.
+    #[error("invalid metadata: a string holds a zero character (U+0000)")]
+    InvalidMetadata,
+
     /// A secret given with a subscription is not `whsec_` and base64 of 24 to 64
     /// bytes.
     #[error("invalid secret: expected `whsec_` and the base64 of 24 to 64 random bytes")]

@@ -70,7 +70,12 @@ pub fn openapi(registry: &'static Registry) -> Value {
         if let Some(Value::Object(definitions)) =
             schema.as_object_mut().and_then(|s| s.remove("$defs"))
         {
-            shared.extend(definitions);
+            // Their names take a prefix, apart from the API's own (`Hook`, …).
+            shared.extend(
+                definitions
+                    .into_iter()
+                    .map(|(name, definition)| (format!("{PAYLOAD_PREFIX}{name}"), definition)),
+            );
         }
         if let Some(object) = schema.as_object_mut() {
             object.remove("$schema");
@@ -123,7 +128,10 @@ fn webhook(name: &str, description: Option<&str>, schema: Value) -> Value {
     })
 }
 
-/// `#/$defs/X` becomes `#/components/schemas/X`, everywhere in `value`.
+/// The prefix of the payloads' definitions among the document's schemas.
+const PAYLOAD_PREFIX: &str = "Payload.";
+
+/// `#/$defs/X` becomes `#/components/schemas/Payload.X`, everywhere in `value`.
 fn point_refs_at_components(value: Value) -> Value {
     match value {
         Value::Object(object) => Value::Object(
@@ -131,7 +139,11 @@ fn point_refs_at_components(value: Value) -> Value {
                 .into_iter()
                 .map(|(key, value)| match (key.as_str(), value) {
                     ("$ref", Value::String(reference)) => {
-                        let reference = reference.replacen("#/$defs/", "#/components/schemas/", 1);
+                        let reference = reference.replacen(
+                            "#/$defs/",
+                            &format!("#/components/schemas/{PAYLOAD_PREFIX}"),
+                            1,
+                        );
                         (key, Value::String(reference))
                     }
                     (_, value) => (key, point_refs_at_components(value)),

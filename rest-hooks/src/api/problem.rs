@@ -77,6 +77,7 @@ impl From<Error> for Problem {
             Error::TargetNotAllowed { .. } => "target-not-allowed",
             Error::InvalidSecret => "invalid-secret",
             Error::InvalidHeader { .. } => "invalid-header",
+            Error::InvalidMetadata => "invalid-metadata",
             Error::InvalidWindow(_) => "invalid-window",
             Error::TargetNotConfirmed { .. } => "target-not-confirmed",
             Error::IdempotencyConflict { .. } => {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::Hook;
-use super::validate::{check_headers, check_target};
+use super::validate::{check_headers, check_metadata, check_target};
 use crate::error::Result;
 use crate::target_policy::TargetPolicy;
 
@@ -94,6 +94,9 @@ impl HookPatch {
         }
         if let Some(headers) = &self.headers {
             check_headers(headers)?;
+        }
+        if let Some(metadata) = &self.metadata {
+            check_metadata(metadata)?;
         }
         Ok(self)
     }

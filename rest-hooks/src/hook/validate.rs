@@ -34,6 +34,7 @@ impl NewHook {
         };
         let target = check_target(policy, &self.target).await?;
         check_headers(&self.headers)?;
+        check_metadata(&self.metadata)?;
         Ok(Hook {
             id: Uuid::now_v7(),
             owner: self.owner,
@@ -169,4 +170,30 @@ pub(super) fn check_headers(headers: &BTreeMap<String, String>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Checks metadata: any JSON, but no string (key or value) with a zero character,
+/// which PostgreSQL's `jsonb` cannot hold.
+pub(super) fn check_metadata(metadata: &serde_json::Value) -> Result<()> {
+    use serde_json::Value;
+    let has_zero = |text: &str| text.contains('\0');
+    let fine = match metadata {
+        Value::String(text) => !has_zero(text),
+        Value::Array(items) => return items.iter().try_for_each(check_metadata),
+        Value::Object(fields) => {
+            for (key, value) in fields {
+                if has_zero(key) {
+                    return Err(Error::InvalidMetadata);
+                }
+                check_metadata(value)?;
+            }
+            true
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => true,
+    };
+    if fine {
+        Ok(())
+    } else {
+        Err(Error::InvalidMetadata)
+    }
 }

@@ -141,9 +141,12 @@ impl PgStore {
         let leased = Leased::sort(rows, now);
         if leased.has_unsendable() {
             sqlx::query(
+                // Held only while the hook is still inactive: one resumed since
+                // the lease read it gets these deliveries when their lease runs out.
                 "WITH held AS (
                      UPDATE rest_hooks_deliveries SET state = 'held', leased_until = NULL
-                     WHERE id = ANY($1))
+                     WHERE id = ANY($1) AND state = 'pending'
+                       AND hook_id IN (SELECT id FROM rest_hooks_hooks WHERE NOT active))
                  DELETE FROM rest_hooks_deliveries WHERE id = ANY($2)",
             )
             .bind(strings(&leased.held))

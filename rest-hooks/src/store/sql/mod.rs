@@ -10,6 +10,21 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::queue::Delivery;
 
+/// Whether the database ended the transaction as a deadlock. Changing or deleting
+/// a hook locks the hook and then its deliveries; recording a batch of outcomes
+/// locks deliveries and then their hooks. PostgreSQL ends one of two such
+/// transactions that cross, and the change is tried again.
+pub(super) fn is_deadlock(error: &crate::error::Error) -> bool {
+    match error {
+        crate::error::Error::Store(source) => source
+            .downcast_ref::<sqlx::Error>()
+            .and_then(|e| e.as_database_error())
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == "40P01"),
+        _ => false,
+    }
+}
+
 /// A database connection that deliveries can be written into, inside the caller's
 /// transaction: `hooks.fire_in(&mut *tx, …)` queues them so that they exist exactly
 /// when the transaction commits.
@@ -32,6 +47,90 @@ pub trait WriteDeliveries: Send {
 macro_rules! sql_store {
     ($store:ty, $conn:ty, read = $read:ident, write = $write:ident, json = $json:literal, lock = $lock:literal) => {
         impl $store {
+            /// Changes a hook, in one transaction (see [`Store::update_hook`]).
+            async fn update_hook_once(
+                &self,
+                owner: &str,
+                id: uuid::Uuid,
+                patch: &$crate::hook::HookPatch,
+            ) -> $crate::error::Result<Option<$crate::hook::Hook>> {
+                use $crate::store::queue_rules::HeldDeliveries;
+                let mut tx = self.$write.begin().await?;
+                let row: Option<$crate::store::sql::rows::HookRow> = sqlx::query_as(
+                    $crate::store::sql::rows::select_hooks!("WHERE id = $1 AND owner = $2", $lock),
+                )
+                .bind(id.to_string())
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let before = $crate::hook::Hook::try_from(row)?;
+                let after = patch.apply(&before);
+                sqlx::query(concat!(
+                    "UPDATE rest_hooks_hooks SET target = $1, active = $2, metadata = $3",
+                    $json,
+                    ", headers = $4",
+                    $json,
+                    ", disabled_reason = $5,
+                     failing_since = CASE WHEN $6 THEN NULL ELSE failing_since END
+                     WHERE id = $7"
+                ))
+                .bind(&after.target)
+                .bind(after.active)
+                .bind(after.metadata.to_string())
+                .bind(serde_json::to_string(&after.headers)?)
+                .bind(&after.disabled_reason)
+                .bind(patch.enables(&before))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                let held = HeldDeliveries::after(&before, patch);
+                let statement = match held {
+                    HeldDeliveries::Keep => None,
+                    HeldDeliveries::Hold => Some(
+                        "UPDATE rest_hooks_deliveries SET state = 'held', leased_until = NULL
+                         WHERE hook_id = $1 AND state = 'pending'",
+                    ),
+                    HeldDeliveries::Release => Some(
+                        "UPDATE rest_hooks_deliveries SET state = 'pending', due_at = created_at, leased_until = NULL
+                         WHERE hook_id = $1 AND state = 'held'",
+                    ),
+                    HeldDeliveries::Discard => Some(
+                        "UPDATE rest_hooks_deliveries SET state = 'discarded'
+                         WHERE hook_id = $1 AND state = 'held'",
+                    ),
+                };
+                if let Some(statement) = statement {
+                    sqlx::query(statement)
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                if held == HeldDeliveries::Release {
+                    self.queued_again();
+                }
+                Ok(Some(after))
+            }
+
+            /// Deletes a hook with its rows, in one transaction.
+            async fn delete_hook_once(&self, owner: &str, id: uuid::Uuid) -> $crate::error::Result<bool> {
+                let mut tx = self.$write.begin().await?;
+                let deleted = sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = $1 AND owner = $2")
+                    .bind(id.to_string())
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if deleted > 0 {
+                    Self::delete_hook_rows(&mut tx, &id.to_string()).await?;
+                }
+                tx.commit().await?;
+                Ok(deleted > 0)
+            }
+
             /// Inserts a hook through `conn`.
             async fn insert_hook_in(conn: &mut $conn, hook: &$crate::hook::Hook) -> $crate::error::Result<()> {
                 sqlx::query(concat!(
@@ -132,18 +231,13 @@ macro_rules! sql_store {
             }
 
             async fn delete_hook(&self, owner: &str, id: uuid::Uuid) -> $crate::error::Result<bool> {
-                let mut tx = self.$write.begin().await?;
-                let deleted = sqlx::query("DELETE FROM rest_hooks_hooks WHERE id = $1 AND owner = $2")
-                    .bind(id.to_string())
-                    .bind(owner)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if deleted > 0 {
-                    Self::delete_hook_rows(&mut tx, &id.to_string()).await?;
+                let mut tries = 0;
+                loop {
+                    match self.delete_hook_once(owner, id).await {
+                        Err(error) if tries < 3 && $crate::store::sql::is_deadlock(&error) => tries += 1,
+                        done => return done,
+                    }
                 }
-                tx.commit().await?;
-                Ok(deleted > 0)
             }
 
             async fn rotate_secret(
@@ -317,65 +411,13 @@ macro_rules! sql_store {
                 id: uuid::Uuid,
                 patch: &$crate::hook::HookPatch,
             ) -> $crate::error::Result<Option<$crate::hook::Hook>> {
-                use $crate::store::queue_rules::HeldDeliveries;
-                let mut tx = self.$write.begin().await?;
-                let row: Option<$crate::store::sql::rows::HookRow> = sqlx::query_as(
-                    $crate::store::sql::rows::select_hooks!("WHERE id = $1 AND owner = $2", $lock),
-                )
-                .bind(id.to_string())
-                .bind(owner)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(row) = row else {
-                    return Ok(None);
-                };
-                let before = $crate::hook::Hook::try_from(row)?;
-                let after = patch.apply(&before);
-                sqlx::query(concat!(
-                    "UPDATE rest_hooks_hooks SET target = $1, active = $2, metadata = $3",
-                    $json,
-                    ", headers = $4",
-                    $json,
-                    ", disabled_reason = $5,
-                     failing_since = CASE WHEN $6 THEN NULL ELSE failing_since END
-                     WHERE id = $7"
-                ))
-                .bind(&after.target)
-                .bind(after.active)
-                .bind(after.metadata.to_string())
-                .bind(serde_json::to_string(&after.headers)?)
-                .bind(&after.disabled_reason)
-                .bind(patch.enables(&before))
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-                let held = HeldDeliveries::after(&before, patch);
-                let statement = match held {
-                    HeldDeliveries::Keep => None,
-                    HeldDeliveries::Hold => Some(
-                        "UPDATE rest_hooks_deliveries SET state = 'held', leased_until = NULL
-                         WHERE hook_id = $1 AND state = 'pending'",
-                    ),
-                    HeldDeliveries::Release => Some(
-                        "UPDATE rest_hooks_deliveries SET state = 'pending', due_at = created_at, leased_until = NULL
-                         WHERE hook_id = $1 AND state = 'held'",
-                    ),
-                    HeldDeliveries::Discard => Some(
-                        "UPDATE rest_hooks_deliveries SET state = 'discarded'
-                         WHERE hook_id = $1 AND state = 'held'",
-                    ),
-                };
-                if let Some(statement) = statement {
-                    sqlx::query(statement)
-                        .bind(id.to_string())
-                        .execute(&mut *tx)
-                        .await?;
+                let mut tries = 0;
+                loop {
+                    match self.update_hook_once(owner, id, patch).await {
+                        Err(error) if tries < 3 && $crate::store::sql::is_deadlock(&error) => tries += 1,
+                        done => return done,
+                    }
                 }
-                tx.commit().await?;
-                if held == HeldDeliveries::Release {
-                    self.queued_again();
-                }
-                Ok(Some(after))
             }
 
             async fn enqueue(&self, deliveries: Vec<$crate::queue::Delivery>) -> $crate::error::Result<()> {

@@ -237,8 +237,13 @@ impl SqliteStore {
     /// of deleted ones (see [`Leased`]).
     async fn drop_unsendable(&self, leased: &Leased) -> Result<()> {
         if !leased.held.is_empty() {
+            // Only while the hook is still inactive: one resumed since the lease
+            // read it gets these deliveries when their lease runs out.
             let mut hold = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "UPDATE rest_hooks_deliveries SET state = 'held', leased_until = NULL WHERE id IN ",
+                "UPDATE rest_hooks_deliveries SET state = 'held', leased_until = NULL
+                 WHERE state = 'pending'
+                   AND hook_id IN (SELECT id FROM rest_hooks_hooks WHERE NOT active)
+                   AND id IN ",
             );
             push_ids(&mut hold, leased.held.iter());
             hold.build().persistent(false).execute(&self.writer).await?;
