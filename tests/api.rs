@@ -1352,3 +1352,37 @@ async fn the_openapi_document_covers_every_route_and_each_event_as_a_webhook() {
     );
     assert_eq!(document, rest_hooks::api::openapi(&EVENTS));
 }
+
+#[tokio::test]
+async fn an_owner_over_its_quota_is_refused_with_a_problem() {
+    let server = Server::with(|b| b.max_hooks_per_owner(2)).await;
+    let body = json!({"event": "book.added", "target": "http://127.0.0.1:9/in"});
+    for _ in 0..2 {
+        let (status, _) = server
+            .json(Method::POST, "/hooks", "key-ann", Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, problem) = server
+        .json(Method::POST, "/hooks", "key-ann", Some(body.clone()))
+        .await;
+    assert_eq!(status.as_u16(), 422, "{problem}");
+    assert_eq!(problem["type"], "urn:rest-hooks:problem:quota-exceeded");
+    assert_eq!(
+        server
+            .hooks
+            .list_hooks("ann", None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let (status, _) = server
+        .json(Method::POST, "/hooks", "key-bob", Some(body))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "another owner's quota is its own"
+    );
+}

@@ -34,7 +34,7 @@ async fn hooks_round_trip_and_are_scoped_to_their_owner(store: impl Store) {
     let ann2 = hook("ann", "book.removed");
     let bob = hook("bob", "book.added");
     for h in [&ann, &ann2, &bob] {
-        store.insert_hook(h).await.unwrap();
+        store.insert_hook(h, usize::MAX).await.unwrap();
     }
 
     assert_eq!(
@@ -67,8 +67,8 @@ async fn inactive_hooks_are_not_indexed(store: impl Store) {
     let mut off = hook("ann", "book.added");
     off.active = false;
     let on = hook("ann", "book.added");
-    store.insert_hook(&off).await.unwrap();
-    store.insert_hook(&on).await.unwrap();
+    store.insert_hook(&off, usize::MAX).await.unwrap();
+    store.insert_hook(&on, usize::MAX).await.unwrap();
     assert_eq!(store.list_fired_hooks().await.unwrap(), [on]);
     assert_eq!(store.list_hooks("ann", None, 1000).await.unwrap().len(), 2);
 }
@@ -77,8 +77,8 @@ async fn a_hook_is_found_by_id_whoever_owns_it_until_deleted(store: impl Store) 
     let mut off = hook("ann", "book.added");
     off.active = false;
     let on = hook("bob", "book.added");
-    store.insert_hook(&off).await.unwrap();
-    store.insert_hook(&on).await.unwrap();
+    store.insert_hook(&off, usize::MAX).await.unwrap();
+    store.insert_hook(&on, usize::MAX).await.unwrap();
     assert_eq!(store.get_hook_by_id(on.id).await.unwrap(), Some(on.clone()));
     // An inactive hook is found as it is: the index takes it out, and may take it
     // back when it is enabled again.
@@ -120,7 +120,7 @@ fn never() -> Disable {
 
 async fn queued(store: &impl Store, owner: &str, n: usize) -> (Hook, Vec<Delivery>) {
     let h = hook(owner, "book.added");
-    store.insert_hook(&h).await.unwrap();
+    store.insert_hook(&h, usize::MAX).await.unwrap();
     let all: Vec<_> = (0..n)
         .map(|i| Delivery::new(&h, format!("{{\"n\":{i}}}").into_bytes()))
         .collect();
@@ -176,7 +176,7 @@ async fn deliveries_of_a_disabled_or_deleted_hook_are_not_sent(store: impl Store
     let (_, sendable) = queued(&store, "ann", 1).await;
     let mut disabled = hook("ann", "book.added");
     disabled.active = false;
-    store.insert_hook(&disabled).await.unwrap();
+    store.insert_hook(&disabled, usize::MAX).await.unwrap();
     let deleted = hook("ann", "book.added");
     let late = Delivery::new(&disabled, b"{}".to_vec());
     let orphan = Delivery::new(&deleted, b"{}".to_vec());
@@ -522,7 +522,7 @@ async fn more_deliveries_than_one_insert_holds_are_all_queued(store: impl Store)
 async fn concurrent_enqueues_land_whole_and_fail_alone(store: impl Store) {
     let store = std::sync::Arc::new(store);
     let h = hook("ann", "book.added");
-    store.insert_hook(&h).await.unwrap();
+    store.insert_hook(&h, usize::MAX).await.unwrap();
     let queued_before = Delivery::new(&h, b"{}".to_vec());
     store.enqueue(vec![queued_before.clone()]).await.unwrap();
     let mut calls: Vec<Vec<Delivery>> = (0..32)
@@ -569,8 +569,11 @@ async fn concurrent_enqueues_land_whole_and_fail_alone(store: impl Store) {
 async fn hooks_page_oldest_first_after_a_cursor(store: impl Store) {
     let mine: Vec<Hook> = (0..5).map(|_| hook("ann", "book.added")).collect();
     for h in &mine {
-        store.insert_hook(h).await.unwrap();
-        store.insert_hook(&hook("bob", "book.added")).await.unwrap();
+        store.insert_hook(h, usize::MAX).await.unwrap();
+        store
+            .insert_hook(&hook("bob", "book.added"), usize::MAX)
+            .await
+            .unwrap();
     }
     let first = store.list_hooks("ann", None, 2).await.unwrap();
     assert_eq!(first, mine[..2]);
@@ -612,7 +615,7 @@ async fn attempts_of_several_deliveries_are_read_at_once_and_stay_with_their_own
 
 async fn an_update_changes_what_it_names_and_stays_with_its_owner(store: impl Store) {
     let h = hook("ann", "book.added");
-    store.insert_hook(&h).await.unwrap();
+    store.insert_hook(&h, usize::MAX).await.unwrap();
     let moved = HookPatch::new()
         .target("https://example.com/moved")
         .headers([("x-tenant".to_owned(), "t9".to_owned())].into());
@@ -861,13 +864,13 @@ async fn an_idempotency_key_stores_one_hook_until_it_expires(store: impl Store) 
     let first = hook("ann", "book.added");
     let long_ago = 0;
     let claim = store
-        .insert_hook_once(&first, "k", "req-1", long_ago)
+        .insert_hook_once(&first, usize::MAX, "k", "req-1", long_ago)
         .await
         .unwrap();
     assert_eq!(claim, Claim::Inserted);
     let second = hook("ann", "book.added");
     let claim = store
-        .insert_hook_once(&second, "k", "req-2", long_ago)
+        .insert_hook_once(&second, usize::MAX, "k", "req-2", long_ago)
         .await
         .unwrap();
     assert_eq!(
@@ -881,21 +884,57 @@ async fn an_idempotency_key_stores_one_hook_until_it_expires(store: impl Store) 
     // Another owner's key of the same name is another key.
     let theirs = hook("bob", "book.added");
     let claim = store
-        .insert_hook_once(&theirs, "k", "req-1", long_ago)
+        .insert_hook_once(&theirs, usize::MAX, "k", "req-1", long_ago)
         .await
         .unwrap();
     assert_eq!(claim, Claim::Inserted);
     // Used before `since`: forgotten, and taken anew.
     let later = i64::MAX;
     let claim = store
-        .insert_hook_once(&second, "k", "req-2", later)
+        .insert_hook_once(&second, usize::MAX, "k", "req-2", later)
         .await
         .unwrap();
     assert_eq!(claim, Claim::Inserted);
     assert_eq!(store.list_hooks("ann", None, 10).await.unwrap().len(), 2);
 }
 
+async fn an_owner_has_at_most_its_quota_of_hooks(store: impl Store) {
+    store
+        .insert_hook(&hook("ann", "book.added"), 2)
+        .await
+        .unwrap();
+    store
+        .insert_hook(&hook("ann", "book.added"), 2)
+        .await
+        .unwrap();
+    let third = hook("ann", "book.added");
+    assert!(matches!(
+        store.insert_hook(&third, 2).await,
+        Err(rest_hooks::Error::QuotaExceeded { limit: 2 })
+    ));
+    let claim = store.insert_hook_once(&third, 2, "k", "req", 0).await;
+    assert!(matches!(
+        claim,
+        Err(rest_hooks::Error::QuotaExceeded { .. })
+    ));
+    assert_eq!(store.get_hook("ann", third.id).await.unwrap(), None);
+    // The key was not taken by the refused request.
+    let ann_hooks = store.list_hooks("ann", None, 10).await.unwrap();
+    store.delete_hook("ann", ann_hooks[0].id).await.unwrap();
+    let claim = store
+        .insert_hook_once(&third, 2, "k", "req", 0)
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Inserted);
+    // Quotas are per owner.
+    store
+        .insert_hook(&hook("bob", "book.added"), 2)
+        .await
+        .unwrap();
+}
+
 store_tests!(
+    an_owner_has_at_most_its_quota_of_hooks,
     an_idempotency_key_stores_one_hook_until_it_expires,
     deliveries_are_listed_across_hooks_by_state_and_time,
     failed_deliveries_of_a_window_are_recovered,
@@ -933,7 +972,7 @@ async fn a_sqlite_store_checkpoints_beside_its_writer() {
     let path = dir.path().join("hooks.db");
     let store = rest_hooks::store::SqliteStore::open(&path).await.unwrap();
     let h = hook("ann", "book.added");
-    store.insert_hook(&h).await.unwrap();
+    store.insert_hook(&h, usize::MAX).await.unwrap();
     // About 1 MB of payloads: some 300 pages of log, far under the threshold.
     let payload = vec![b'x'; 1000];
     let all: Vec<_> = (0..1000)
@@ -963,7 +1002,7 @@ mod migrations {
         SqliteStore::open(&path)
             .await
             .unwrap()
-            .insert_hook(&h)
+            .insert_hook(&h, usize::MAX)
             .await
             .unwrap();
         let reopened = SqliteStore::open(&path).await.unwrap();
@@ -1034,7 +1073,7 @@ mod migrations {
         rest_hooks::store::PgStore::connect_with(schema.options())
             .await
             .unwrap()
-            .insert_hook(&h)
+            .insert_hook(&h, usize::MAX)
             .await
             .unwrap();
         let again = rest_hooks::store::PgStore::connect_with(schema.options())

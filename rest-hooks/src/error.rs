@@ -48,6 +48,13 @@ pub enum Error {
     #[error("invalid metadata: a string holds a zero character (U+0000)")]
     InvalidMetadata,
 
+    /// The owner has as many hooks as it may; nothing was stored.
+    #[error("an owner has at most {limit} hooks")]
+    QuotaExceeded {
+        /// How many hooks an owner may have.
+        limit: usize,
+    },
+
     /// A secret given with a subscription is not `whsec_` and base64 of 24 to 64
     /// bytes.
     #[error("invalid secret: expected `whsec_` and the base64 of 24 to 64 random bytes")]

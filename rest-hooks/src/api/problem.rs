@@ -78,6 +78,7 @@ impl From<Error> for Problem {
             Error::InvalidSecret => "invalid-secret",
             Error::InvalidHeader { .. } => "invalid-header",
             Error::InvalidMetadata => "invalid-metadata",
+            Error::QuotaExceeded { .. } => "quota-exceeded",
             Error::InvalidWindow(_) => "invalid-window",
             Error::TargetNotConfirmed { .. } => "target-not-confirmed",
             Error::IdempotencyConflict { .. } => {

@@ -29,6 +29,7 @@ pub struct HooksBuilder {
     max_payload: usize,
     secret_grace: Duration,
     confirm_targets: bool,
+    max_hooks_per_owner: usize,
     config: EngineConfig,
 }
 
@@ -49,6 +50,8 @@ impl HooksBuilder {
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
     /// How long every delivery of a hook may fail before it is disabled (5 days).
     pub const DEFAULT_DISABLE_AFTER: Duration = Duration::from_secs(5 * 86_400);
+    /// How many hooks one owner may have.
+    pub const DEFAULT_MAX_HOOKS_PER_OWNER: usize = 100;
 
     pub(super) fn new(registry: &'static Registry, store: Arc<dyn Store>) -> Self {
         Self {
@@ -62,6 +65,7 @@ impl HooksBuilder {
             max_payload: Self::DEFAULT_MAX_PAYLOAD,
             secret_grace: Self::DEFAULT_SECRET_GRACE,
             confirm_targets: false,
+            max_hooks_per_owner: Self::DEFAULT_MAX_HOOKS_PER_OWNER,
             config: EngineConfig {
                 concurrency: Self::DEFAULT_CONCURRENCY,
                 poll_interval: Self::DEFAULT_POLL_INTERVAL,
@@ -145,6 +149,14 @@ impl HooksBuilder {
         self
     }
 
+    /// How many hooks one owner may have: one more is
+    /// [`Error::QuotaExceeded`]. Default:
+    /// [`DEFAULT_MAX_HOOKS_PER_OWNER`](Self::DEFAULT_MAX_HOOKS_PER_OWNER).
+    pub fn max_hooks_per_owner(mut self, max: usize) -> Self {
+        self.max_hooks_per_owner = max;
+        self
+    }
+
     /// Whether a target must confirm that it wants the deliveries, when it is
     /// subscribed and when a hook moves to it: a handshake POST carries
     /// `X-Hook-Secret: <random>`, which the target must echo in a 2xx answer, else
@@ -222,6 +234,7 @@ impl HooksBuilder {
                 finder: self.finder,
                 policy: self.policy,
                 confirmer,
+                max_hooks_per_owner: self.max_hooks_per_owner,
                 max_payload: self.max_payload,
                 secret_grace: self.secret_grace,
                 index,

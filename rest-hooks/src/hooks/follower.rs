@@ -107,13 +107,13 @@ mod tests {
         let following = tokio::spawn(follower.run(received, stopped));
 
         let added = hook();
-        store.insert_hook(&added).await.unwrap();
+        store.insert_hook(&added, usize::MAX).await.unwrap();
         notices.send(Notice::Hook(added.id)).await.unwrap();
         assert_eq!(changes.recv().await.unwrap(), IndexChange::Added(added.id));
 
         // Missed notices: the index is loaded again, with what they would have said.
         let missed = hook();
-        store.insert_hook(&missed).await.unwrap();
+        store.insert_hook(&missed, usize::MAX).await.unwrap();
         store.delete_hook("ann", added.id).await.unwrap();
         notices.send(Notice::Missed).await.unwrap();
         assert_eq!(changes.recv().await.unwrap(), IndexChange::Reloaded);

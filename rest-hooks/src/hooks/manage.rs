@@ -16,12 +16,15 @@ impl Hooks {
     /// Subscribes a target to an event for an owner.
     ///
     /// Errors: [`Error::UnknownEvent`], [`Error::InvalidTarget`],
-    /// [`Error::TargetNotAllowed`], [`Error::InvalidSecret`]; nothing is stored then.
+    /// [`Error::TargetNotAllowed`], [`Error::InvalidSecret`],
+    /// [`Error::InvalidHeader`], [`Error::InvalidMetadata`],
+    /// [`Error::QuotaExceeded`]; nothing is stored then.
     /// With [`confirm_targets`](super::HooksBuilder::confirm_targets), the target
     /// must confirm first ([`Error::TargetNotConfirmed`]).
     pub async fn subscribe(&self, new: NewHook) -> Result<Hook> {
         let hook = self.new_hook(new).await?;
-        self.inner.store.insert_hook(&hook).await?;
+        let quota = self.inner.max_hooks_per_owner;
+        self.inner.store.insert_hook(&hook, quota).await?;
         self.inner.index.put(hook.clone());
         Ok(hook)
     }
@@ -48,7 +51,7 @@ impl Hooks {
         match self
             .inner
             .store
-            .insert_hook_once(&hook, key, &request, since)
+            .insert_hook_once(&hook, self.inner.max_hooks_per_owner, key, &request, since)
             .await?
         {
             Claim::Inserted => {

@@ -65,6 +65,7 @@ struct Inner {
     policy: TargetPolicy,
     /// Asks targets to confirm, when the builder says so.
     confirmer: Option<Confirmer>,
+    max_hooks_per_owner: usize,
     max_payload: usize,
     secret_grace: Duration,
     index: Arc<SharedIndex>,

@@ -110,6 +110,25 @@ impl State {
         self.attempts.retain(|a| a.hook_id != id);
     }
 
+    /// Stores a new hook, within its owner's quota.
+    fn insert_hook(&mut self, hook: &Hook, quota: usize) -> Result<()> {
+        let owned = self
+            .hooks
+            .values()
+            .filter(|s| s.hook.owner == hook.owner)
+            .count();
+        if owned >= quota {
+            return Err(Error::QuotaExceeded { limit: quota });
+        }
+        let stored = Stored {
+            hook: hook.clone(),
+            previous_secret: None,
+            failing_since: None,
+        };
+        self.hooks.insert(hook.id, stored);
+        Ok(())
+    }
+
     /// What leasing needs of the hook, if it is there.
     fn secrets(&self, hook_id: Uuid) -> Option<HookSecrets> {
         let stored = self.hooks.get(&hook_id)?;
@@ -160,19 +179,14 @@ impl State {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn insert_hook(&self, hook: &Hook) -> Result<()> {
-        let stored = Stored {
-            hook: hook.clone(),
-            previous_secret: None,
-            failing_since: None,
-        };
-        self.state().hooks.insert(hook.id, stored);
-        Ok(())
+    async fn insert_hook(&self, hook: &Hook, quota: usize) -> Result<()> {
+        self.state().insert_hook(hook, quota)
     }
 
     async fn insert_hook_once(
         &self,
         hook: &Hook,
+        quota: usize,
         key: &str,
         request: &str,
         since: i64,
@@ -187,15 +201,10 @@ impl Store for MemoryStore {
                 hook_id: *hook_id,
             });
         }
+        state.insert_hook(hook, quota)?;
         state
             .keys
             .insert(slot, (request.to_owned(), hook.id, now_millis()));
-        let stored = Stored {
-            hook: hook.clone(),
-            previous_secret: None,
-            failing_since: None,
-        };
-        state.hooks.insert(hook.id, stored);
         Ok(Claim::Inserted)
     }
 

@@ -42,16 +42,19 @@ pub use sqlite::SqliteStore;
 /// `list_*` (a page), with the nouns of [`Hooks`](crate::Hooks)' own reads.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores a new hook.
-    async fn insert_hook(&self, hook: &Hook) -> Result<()>;
+    /// Stores a new hook, unless its owner has `quota` hooks already:
+    /// [`Error::QuotaExceeded`](crate::Error::QuotaExceeded) then.
+    async fn insert_hook(&self, hook: &Hook, quota: usize) -> Result<()>;
 
-    /// Stores a new hook under an idempotency key of its owner, unless the key
+    /// Stores a new hook (within `quota`, as [`insert_hook`](Self::insert_hook))
+    /// under an idempotency key of its owner, unless the key
     /// names a request already, made at or after `since` (milliseconds): then
     /// nothing is stored, and that request's fingerprint and hook come back. An
     /// older use of the key is forgotten.
     async fn insert_hook_once(
         &self,
         hook: &Hook,
+        quota: usize,
         key: &str,
         request: &str,
         since: i64,

@@ -131,16 +131,22 @@ macro_rules! sql_store {
                 Ok(deleted > 0)
             }
 
-            /// Inserts a hook through `conn`.
-            async fn insert_hook_in(conn: &mut $conn, hook: &$crate::hook::Hook) -> $crate::error::Result<()> {
-                sqlx::query(concat!(
+            /// Inserts a hook through `conn`, unless its owner has `quota` hooks
+            /// already (one statement: atomic on SQLite's one writer; two
+            /// processes racing on PostgreSQL may pass the count together).
+            async fn insert_hook_in(
+                conn: &mut $conn,
+                hook: &$crate::hook::Hook,
+                quota: usize,
+            ) -> $crate::error::Result<()> {
+                let inserted = sqlx::query(concat!(
                     "INSERT INTO rest_hooks_hooks
                      (id, owner, event, target, secret, active, created_at, metadata, disabled_reason, headers)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8",
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8",
                     $json,
                     ", $9, $10",
                     $json,
-                    ")"
+                    " WHERE (SELECT count(*) FROM rest_hooks_hooks WHERE owner = $2) < $11"
                 ))
                 .bind(hook.id.to_string())
                 .bind(&hook.owner)
@@ -152,8 +158,13 @@ macro_rules! sql_store {
                 .bind(hook.metadata.to_string())
                 .bind(&hook.disabled_reason)
                 .bind(serde_json::to_string(&hook.headers)?)
+                .bind(i64::try_from(quota).unwrap_or(i64::MAX))
                 .execute(&mut *conn)
-                .await?;
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    return Err($crate::error::Error::QuotaExceeded { limit: quota });
+                }
                 Ok(())
             }
 
@@ -354,14 +365,15 @@ macro_rules! sql_store {
                 Ok(redelivered > 0)
             }
 
-            async fn insert_hook(&self, hook: &$crate::hook::Hook) -> $crate::error::Result<()> {
+            async fn insert_hook(&self, hook: &$crate::hook::Hook, quota: usize) -> $crate::error::Result<()> {
                 let mut conn = self.$write.acquire().await?;
-                Self::insert_hook_in(&mut conn, hook).await
+                Self::insert_hook_in(&mut conn, hook, quota).await
             }
 
             async fn insert_hook_once(
                 &self,
                 hook: &$crate::hook::Hook,
+                quota: usize,
                 key: &str,
                 request: &str,
                 since: i64,
@@ -400,7 +412,7 @@ macro_rules! sql_store {
                     let hook_id = $crate::store::sql::rows::parse_id(&hook_id)?;
                     return Ok($crate::store::Claim::Taken { request, hook_id });
                 }
-                Self::insert_hook_in(&mut tx, hook).await?;
+                Self::insert_hook_in(&mut tx, hook, quota).await?;
                 tx.commit().await?;
                 Ok($crate::store::Claim::Inserted)
             }
