@@ -1386,3 +1386,24 @@ async fn an_owner_over_its_quota_is_refused_with_a_problem() {
         "another owner's quota is its own"
     );
 }
+
+#[tokio::test]
+async fn health_answers_without_an_owner_and_503_once_the_engine_stops() {
+    let server = Server::start().await;
+    let app = rest_hooks::api::health_router(server.hooks.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/health", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let response = server.client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let health: Value = response.json().await.unwrap();
+    assert_eq!(health["store_reachable"], true);
+    assert_eq!(health["engine_running"], true);
+    assert_eq!(health["queue"]["due"], 0);
+
+    server.hooks.shutdown(Duration::from_secs(1)).await;
+    let response = server.client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let health: Value = response.json().await.unwrap();
+    assert_eq!(health["engine_running"], false);
+}

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use rest_hooks::delivery::Next;
-use rest_hooks::store::{Claim, Disable, HookChange, Recorded, Store};
+use rest_hooks::store::{Claim, Disable, HookChange, QueueDepth, Recorded, Store};
 use rest_hooks::{
     Attempt, AttemptResult, Delivery, DeliveryFilter, DeliveryState, Hook, HookPatch, HookState,
 };
@@ -933,7 +933,46 @@ async fn an_owner_has_at_most_its_quota_of_hooks(store: impl Store) {
         .unwrap();
 }
 
+async fn the_queue_depth_counts_each_state(store: impl Store) {
+    let now = || (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    assert_eq!(
+        store.queue_depth(now()).await.unwrap(),
+        QueueDepth::default()
+    );
+    let (h, all) = queued(&store, "ann", 4).await;
+    let depth = store.queue_depth(now()).await.unwrap();
+    assert_eq!(
+        (depth.due, depth.leased, depth.held, depth.failed),
+        (4, 0, 0, 0)
+    );
+    assert!(depth.oldest_due_at.is_some_and(|at| at <= now()));
+    let leased = store.lease(2, Duration::from_secs(60)).await.unwrap();
+    let failing = recorded(
+        &leased[0].delivery,
+        AttemptResult::Status(500),
+        Next::Failed,
+    );
+    store.record(&[failing], &never()).await.unwrap();
+    let depth = store.queue_depth(now()).await.unwrap();
+    assert_eq!(
+        (depth.due, depth.leased, depth.held, depth.failed),
+        (2, 1, 0, 1)
+    );
+    store
+        .update_hook("ann", h.id, &HookPatch::new().active(false))
+        .await
+        .unwrap();
+    let depth = store.queue_depth(now()).await.unwrap();
+    assert_eq!(
+        (depth.due, depth.leased, depth.held, depth.failed),
+        (0, 0, 3, 1)
+    );
+    assert_eq!(depth.oldest_due_at, None);
+    assert_eq!(all.len(), 4);
+}
+
 store_tests!(
+    the_queue_depth_counts_each_state,
     an_owner_has_at_most_its_quota_of_hooks,
     an_idempotency_key_stores_one_hook_until_it_expires,
     deliveries_are_listed_across_hooks_by_state_and_time,

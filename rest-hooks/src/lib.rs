@@ -66,9 +66,9 @@ pub mod __private;
 pub use error::{Error, Result};
 pub use event::{Audience, Event, EventSpec, ModelAction, Raw};
 pub use hook::{Hook, HookPatch, HookState, NewHook};
-pub use hooks::{Hooks, HooksBuilder};
+pub use hooks::{Health, Hooks, HooksBuilder};
 pub use index::IndexChange;
-pub use model::{HookInfo, HookModel, default_payload};
+pub use model::{HookInfo, HookModel};
 pub use queue::{Attempt, AttemptResult, Delivery, DeliveryFilter, DeliveryState, Outcome};
 pub use registry::Registry;
 

@@ -94,7 +94,7 @@ pub trait HookModel: Serialize {
     /// The default is django-rest-hooks' payload:
     /// `{"hook": {"id", "event", "target"}, "data": <this value, serialized>}`.
     fn payload(&self, hook: &HookInfo<'_>) -> serde_json::Result<Value> {
-        default_payload(hook, self)
+        hook.default_payload(self)
     }
 }
 
@@ -111,18 +111,17 @@ pub struct HookInfo<'a> {
     pub target: &'a str,
 }
 
-/// The default payload: `{"hook": {"id", "event", "target"}, "data": data}`.
-///
-/// It is what models send unless they override [`HookModel::payload`], and what raw
-/// events send with their payload as `data`.
-pub fn default_payload<T: Serialize + ?Sized>(
-    hook: &HookInfo<'_>,
-    data: &T,
-) -> serde_json::Result<Value> {
-    #[derive(Serialize)]
-    struct Envelope<'a, T: ?Sized> {
-        hook: &'a HookInfo<'a>,
-        data: &'a T,
+impl HookInfo<'_> {
+    /// The default payload: `{"hook": {"id", "event", "target"}, "data": data}`.
+    ///
+    /// It is what models send unless they override [`HookModel::payload`], and
+    /// what raw events send with their payload as `data`.
+    pub fn default_payload<T: Serialize + ?Sized>(&self, data: &T) -> serde_json::Result<Value> {
+        #[derive(Serialize)]
+        struct Envelope<'a, T: ?Sized> {
+            hook: &'a HookInfo<'a>,
+            data: &'a T,
+        }
+        serde_json::to_value(Envelope { hook: self, data })
     }
-    serde_json::to_value(Envelope { hook, data })
 }

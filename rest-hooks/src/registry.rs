@@ -5,7 +5,7 @@ use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
 
 use crate::event::EventSpec;
-use crate::model::{HookInfo, default_payload};
+use crate::model::HookInfo;
 use crate::payload_schema::{example_of, payload_schema};
 
 /// The key of a model action in the table: the bytes `app NUL model NUL action`.
@@ -242,7 +242,7 @@ impl Registry {
             .cloned()
             .unwrap_or_default();
         let data = example_of(&schema["properties"]["data"], &definitions);
-        default_payload(hook, &data).ok()
+        hook.default_payload(&data).ok()
     }
 
     fn contract(&self, name: &str) -> Option<&'static EventContract> {

@@ -115,6 +115,28 @@ pub fn router(hooks: Hooks, resolver: impl OwnerResolver) -> Router {
         .with_state(api)
 }
 
+/// `GET /health` for load balancers, without an owner: 200 when `hooks` are
+/// healthy (the store answers, the engine runs), 503 when not, with
+/// [`Health`](crate::Health) as JSON either way. Nest it apart from the owners'
+/// API, where no resolver stands in front of it.
+pub fn health_router(hooks: Hooks) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .with_state(hooks)
+}
+
+async fn health(
+    axum::extract::State(hooks): axum::extract::State<Hooks>,
+) -> (StatusCode, axum::Json<crate::Health>) {
+    let health = hooks.health().await;
+    let status = if health.is_healthy() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(health))
+}
+
 /// `GET /openapi.json`: the document, for anyone (it says nothing of an owner).
 async fn openapi_document(
     axum::extract::State(api): axum::extract::State<Arc<Api>>,

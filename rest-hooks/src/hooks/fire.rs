@@ -7,7 +7,7 @@ use super::Hooks;
 use crate::error::{Error, Result};
 use crate::event::{Audience, Event, EventSpec, Raw};
 use crate::finder::Firing;
-use crate::model::{HookInfo, HookModel, default_payload};
+use crate::model::{HookInfo, HookModel};
 use crate::queue::Delivery;
 
 impl Hooks {
@@ -92,7 +92,7 @@ impl Hooks {
         payload: &P,
         audience: Audience<'_>,
     ) -> Result<Vec<Delivery>> {
-        self.build_deliveries(spec, audience, |hook| default_payload(hook, payload))
+        self.build_deliveries(spec, audience, |hook| hook.default_payload(payload))
     }
 
     fn build_deliveries(

@@ -6,6 +6,7 @@ mod fire;
 #[cfg(feature = "sql")]
 mod fire_in;
 mod follower;
+mod health;
 mod manage;
 mod tasks;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
 
 pub use builder::HooksBuilder;
+pub use health::Health;
 
 use crate::delivery::Confirmer;
 use crate::finder::Finder;

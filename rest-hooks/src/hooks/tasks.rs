@@ -16,7 +16,13 @@ use crate::delivery::Stop;
 
 pub(crate) struct Tasks {
     stop: watch::Sender<Option<Instant>>,
-    running: Mutex<Vec<(&'static str, JoinHandle<()>)>>,
+    running: Mutex<Vec<Task>>,
+}
+
+/// A task started, by name; its handle until `shutdown` waits for it.
+struct Task {
+    name: &'static str,
+    handle: Option<JoinHandle<()>>,
 }
 
 impl Tasks {
@@ -39,22 +45,34 @@ impl Tasks {
         name: &'static str,
         task: impl Future<Output = ()> + Send + 'static,
     ) {
-        let handle = tokio::spawn(task);
-        self.running().push((name, handle));
+        let handle = Some(tokio::spawn(task));
+        self.running().push(Task { name, handle });
+    }
+
+    /// Whether the task called `name` still runs; `None` when none was started.
+    pub(crate) fn is_running(&self, name: &str) -> Option<bool> {
+        let running = self.running();
+        let mut named = running.iter().filter(|t| t.name == name).peekable();
+        named.peek()?;
+        Some(named.any(|t| t.handle.as_ref().is_some_and(|h| !h.is_finished())))
     }
 
     /// Tells every task to stop within `deadline` and waits until each has ended.
     pub(crate) async fn shutdown(&self, deadline: Duration) {
         self.stop.send_replace(Some(Instant::now() + deadline));
-        let running = std::mem::take(&mut *self.running());
-        for (name, task) in running {
-            if let Err(error) = task.await {
+        let handles: Vec<(&'static str, JoinHandle<()>)> = self
+            .running()
+            .iter_mut()
+            .filter_map(|t| Some((t.name, t.handle.take()?)))
+            .collect();
+        for (name, handle) in handles {
+            if let Err(error) = handle.await {
                 tracing::error!(%error, task = name, "a background task ended abnormally");
             }
         }
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, Vec<(&'static str, JoinHandle<()>)>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, Vec<Task>> {
         // A push or a take cannot be left half-done by a panic.
         self.running
             .lock()

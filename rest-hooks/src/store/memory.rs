@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::queue_rules::{HeldDeliveries, HookSecrets, Leased, RecordPlan};
-use super::{Claim, Disable, Store, StoreError};
+use super::{Claim, Disable, QueueDepth, Store, StoreError};
 use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::{Error, Result};
 use crate::hook::{Hook, HookPatch};
@@ -418,6 +418,35 @@ impl Store for MemoryStore {
             changes.push(HookChange::Deleted(hook));
         }
         Ok(changes)
+    }
+
+    async fn queue_depth(&self, now: i64) -> Result<QueueDepth> {
+        let state = self.state();
+        let mut depth = QueueDepth::default();
+        // Leases that ran out count as due: the next lease takes them.
+        let expired = state
+            .leases
+            .iter()
+            .filter(|&&(ends, _)| ends <= now)
+            .filter_map(|(_, id)| state.deliveries.get(id).map(|q| q.due_at));
+        let due = state
+            .due
+            .iter()
+            .map(|&(due_at, _)| due_at)
+            .filter(|&d| d <= now);
+        for due_at in due.chain(expired) {
+            depth.due += 1;
+            depth.oldest_due_at = Some(depth.oldest_due_at.map_or(due_at, |o| o.min(due_at)));
+        }
+        depth.leased = state.leases.iter().filter(|&&(ends, _)| ends > now).count() as u64;
+        for queued in state.deliveries.values() {
+            match queued.delivery.state {
+                DeliveryState::Held => depth.held += 1,
+                DeliveryState::Failed => depth.failed += 1,
+                _ => {}
+            }
+        }
+        Ok(depth)
     }
 
     async fn get_delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>> {

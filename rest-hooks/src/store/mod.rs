@@ -142,6 +142,10 @@ pub trait Store: Send + Sync + 'static {
     /// hand; `false` when the owner has no such delivery, or it is pending already.
     async fn redeliver(&self, owner: &str, delivery_id: Uuid) -> Result<bool>;
 
+    /// How many deliveries wait, in each state that matters to an operator, and
+    /// since when the oldest due one has, at `now` (milliseconds).
+    async fn queue_depth(&self, now: i64) -> Result<QueueDepth>;
+
     /// Starts reporting what other processes change in a store that several share:
     /// `None` (the default) for a store that only this process uses. Reporting has
     /// begun when this returns, so nothing changed after it is missed unless a
@@ -149,6 +153,21 @@ pub trait Store: Send + Sync + 'static {
     async fn notices(&self) -> Result<Option<mpsc::Receiver<Notice>>> {
         Ok(None)
     }
+}
+
+/// The deliveries in the queue, by state, as [`Store::queue_depth`] counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueDepth {
+    /// Pending, due, and taken by no worker.
+    pub due: u64,
+    /// Pending and taken by a worker.
+    pub leased: u64,
+    /// Held for a paused or disabled hook.
+    pub held: u64,
+    /// Given up on.
+    pub failed: u64,
+    /// When the oldest due delivery came due (milliseconds), if one is.
+    pub oldest_due_at: Option<i64>,
 }
 
 /// What [`Store::insert_hook_once`] found of the key.

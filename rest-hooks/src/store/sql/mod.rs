@@ -322,6 +322,30 @@ macro_rules! sql_store {
                 $crate::store::sql::rows::convert(rows)
             }
 
+            async fn queue_depth(&self, now: i64) -> $crate::error::Result<$crate::store::QueueDepth> {
+                // Leases that ran out count as due: another worker takes them next.
+                let row: (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT
+                         SUM(CASE WHEN state = 'pending' AND due_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) THEN 1 ELSE 0 END),
+                         SUM(CASE WHEN state = 'pending' AND leased_until > $1 THEN 1 ELSE 0 END),
+                         SUM(CASE WHEN state = 'held' THEN 1 ELSE 0 END),
+                         SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END),
+                         MIN(CASE WHEN state = 'pending' AND due_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) THEN due_at END)
+                     FROM rest_hooks_deliveries",
+                )
+                .bind(now)
+                .fetch_one(&self.$read)
+                .await?;
+                let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
+                Ok($crate::store::QueueDepth {
+                    due: count(row.0),
+                    leased: count(row.1),
+                    held: count(row.2),
+                    failed: count(row.3),
+                    oldest_due_at: row.4,
+                })
+            }
+
             async fn recover(
                 &self,
                 owner: &str,
