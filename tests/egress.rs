@@ -1,7 +1,8 @@
 //! Egress: a proxy set in the environment (`HTTP_PROXY`, common on company hosts
 //! and in containers) is never used, so the SSRF guard judges the target's
-//! address, not the proxy's. The environment is the process's, so the test runs
-//! itself again as a child process with the proxy set.
+//! address, not the proxy's; an explicit egress proxy is, with the target still
+//! checked before a request is handed to it. The environment is the process's,
+//! so the test runs itself again as a child process with the proxy set.
 
 mod common;
 
@@ -11,7 +12,8 @@ use std::time::Duration;
 
 use common::Receiver;
 use rest_hooks::store::MemoryStore;
-use rest_hooks::{HookModel, Hooks, NewHook};
+use rest_hooks::target_policy::TargetPolicy;
+use rest_hooks::{AttemptResult, HookModel, Hooks, NewHook};
 use tokio::io::AsyncReadExt;
 
 /// An order, owned by the customer who placed it.
@@ -92,5 +94,68 @@ async fn deliver_beside_the_proxy() {
     assert_eq!(hooks.created(&order).await.unwrap(), 1);
     let received = receiver.next().await;
     assert_eq!(received.path, "/in");
+    hooks.shutdown(Duration::from_secs(5)).await;
+    through_an_explicit_proxy().await;
+}
+
+/// With `HooksBuilder::proxy`, deliveries go to that proxy, and a target whose
+/// host resolves to a refused address is refused here, before the proxy.
+async fn through_an_explicit_proxy() {
+    let proxy = Receiver::start().await;
+    let store = MemoryStore::new();
+    // Subscribed under a policy that lets both targets in, as if a host name had
+    // resolved elsewhere when they were.
+    let subscribing = Hooks::builder(&EVENTS, store.clone())
+        .target_policy(
+            TargetPolicy::default()
+                .allow_host("proxied.test")
+                .allow_host("localhost"),
+        )
+        .concurrency(0)
+        .build()
+        .await
+        .unwrap();
+    for target in ["http://proxied.test/in", "http://localhost:9/secret"] {
+        subscribing
+            .subscribe(NewHook::new("bob", "order.placed", target))
+            .await
+            .unwrap();
+    }
+    let hooks = Hooks::builder(&EVENTS, store)
+        .target_policy(TargetPolicy::default().allow_host("proxied.test"))
+        .proxy(&proxy.url)
+        .build()
+        .await
+        .unwrap();
+    let mut observed = hooks.observe();
+    let order = Order {
+        id: 2,
+        customer: "bob".into(),
+    };
+    assert_eq!(hooks.created(&order).await.unwrap(), 2);
+    let mut results = Vec::new();
+    for _ in 0..2 {
+        let outcome = tokio::time::timeout(common::PATIENCE, observed.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        results.push((outcome.delivery.target, outcome.attempt.result));
+    }
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        results[1],
+        (
+            "http://proxied.test/in".to_owned(),
+            AttemptResult::Status(200)
+        )
+    );
+    assert!(
+        matches!(&results[0], (target, AttemptResult::NotAllowed(_)) if target == "http://localhost:9/secret"),
+        "{results:?}"
+    );
+    // The proxy got the allowed request, for the target, and nothing else.
+    let received = proxy.next().await;
+    assert_eq!(received.body["data"]["id"], 2);
+    assert_eq!(proxy.pending(), 0);
     hooks.shutdown(Duration::from_secs(5)).await;
 }

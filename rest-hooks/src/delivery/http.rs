@@ -34,6 +34,9 @@ pub trait Deliverer: Send + Sync + 'static {
 pub struct HttpDeliverer {
     client: reqwest::Client,
     policy: TargetPolicy,
+    /// Whether requests go through an egress proxy, which resolves the target
+    /// itself: the target is then resolved and checked here first.
+    proxied: bool,
     per_host: usize,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -48,11 +51,35 @@ impl HttpDeliverer {
     ) -> Result<Self, reqwest::Error> {
         let client = policy
             .guarded_client(timeout)
-            .pool_max_idle_per_host(per_host)
-            .build()?;
+            .pool_max_idle_per_host(per_host);
         Ok(Self {
-            client,
+            client: client.build()?,
             policy,
+            proxied: false,
+            per_host: per_host.max(1),
+            hosts: Mutex::default(),
+        })
+    }
+
+    /// [`new`](Self::new), sending every request through the egress proxy at
+    /// `proxy` (`http://proxy.internal:3128`). The target's host is still
+    /// resolved and checked against `policy` before a request is handed to the
+    /// proxy; the proxy resolves it again, so it must refuse private and internal
+    /// destinations itself (see the README).
+    pub fn with_proxy(
+        policy: TargetPolicy,
+        timeout: Duration,
+        per_host: usize,
+        proxy: &str,
+    ) -> Result<Self, reqwest::Error> {
+        let client = policy
+            .guarded_client(timeout)
+            .pool_max_idle_per_host(per_host)
+            .proxy(reqwest::Proxy::all(proxy)?);
+        Ok(Self {
+            client: client.build()?,
+            policy,
+            proxied: true,
             per_host: per_host.max(1),
             hosts: Mutex::default(),
         })
@@ -131,6 +158,13 @@ impl Deliverer for HttpDeliverer {
         // Addresses written in the URL are not resolved, so the resolver never sees
         // them: they are checked here.
         if let Err(reason) = self.policy.check_url(&url) {
+            return failed(AttemptResult::NotAllowed(reason.to_string()));
+        }
+        // Through a proxy, the guarded resolver is not asked: the host is
+        // resolved and checked here.
+        if self.proxied
+            && let Err(reason) = self.policy.check(&url).await
+        {
             return failed(AttemptResult::NotAllowed(reason.to_string()));
         }
         // Limited per host and port: two services on one machine are two targets.

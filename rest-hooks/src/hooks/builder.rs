@@ -30,6 +30,7 @@ pub struct HooksBuilder {
     secret_grace: Duration,
     confirm_targets: bool,
     max_hooks_per_owner: usize,
+    proxy: Option<String>,
     config: EngineConfig,
 }
 
@@ -66,6 +67,7 @@ impl HooksBuilder {
             secret_grace: Self::DEFAULT_SECRET_GRACE,
             confirm_targets: false,
             max_hooks_per_owner: Self::DEFAULT_MAX_HOOKS_PER_OWNER,
+            proxy: None,
             config: EngineConfig {
                 concurrency: Self::DEFAULT_CONCURRENCY,
                 poll_interval: Self::DEFAULT_POLL_INTERVAL,
@@ -149,6 +151,16 @@ impl HooksBuilder {
         self
     }
 
+    /// Sends deliveries through the egress proxy at `url`
+    /// (`http://proxy.internal:3128`). No proxy is ever taken from the
+    /// environment (`HTTP_PROXY`, …); this is the only way to use one. The
+    /// target's host is still resolved and checked against the target policy
+    /// before a request is handed to the proxy. Default: none.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(url.into());
+        self
+    }
+
     /// How many hooks one owner may have: one more is
     /// [`Error::QuotaExceeded`]. Default:
     /// [`DEFAULT_MAX_HOOKS_PER_OWNER`](Self::DEFAULT_MAX_HOOKS_PER_OWNER).
@@ -196,10 +208,15 @@ impl HooksBuilder {
         let index = Arc::new(SharedIndex::new(self.store.list_fired_hooks().await?));
         let deliverer = match self.deliverer {
             Some(deliverer) => deliverer,
-            None => Arc::new(
-                HttpDeliverer::new(self.policy.clone(), self.timeout, self.per_host)
-                    .map_err(Error::Client)?,
-            ),
+            None => {
+                let (policy, timeout, per_host) =
+                    (self.policy.clone(), self.timeout, self.per_host);
+                let deliverer = match &self.proxy {
+                    Some(proxy) => HttpDeliverer::with_proxy(policy, timeout, per_host, proxy),
+                    None => HttpDeliverer::new(policy, timeout, per_host),
+                };
+                Arc::new(deliverer.map_err(Error::Client)?)
+            }
         };
         let confirmer = self
             .confirm_targets
