@@ -678,3 +678,82 @@ mod target_policy {
         delivering.shutdown(Duration::ZERO).await;
     }
 }
+
+mod secrets_at_rest {
+    use super::*;
+    use rest_hooks::store::SqliteStore;
+
+    const KEY_A: [u8; 32] = [7; 32];
+    const KEY_B: [u8; 32] = [9; 32];
+
+    async fn hooks(path: &std::path::Path, key: [u8; 32], previous: Option<[u8; 32]>) -> Hooks {
+        let mut builder = builder(SqliteStore::open(path).await.unwrap()).secret_key(key);
+        if let Some(previous) = previous {
+            builder = builder.previous_secret_key(previous);
+        }
+        builder.build().await.unwrap()
+    }
+
+    async fn stored_secret(path: &std::path::Path, id: uuid::Uuid) -> String {
+        let url = format!("sqlite://{}", path.display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT secret FROM rest_hooks_hooks WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    }
+
+    /// The delivery arrives signed with `secret`.
+    async fn delivered_signed(hooks: &Hooks, receiver: &Receiver, id: u64, secret: &str) {
+        hooks.created(&book(id)).await.unwrap();
+        let received = receiver.next().await;
+        assert_eq!(received.body["data"]["id"], id);
+        rest_hooks::delivery::sign::verify(secret, &received.headers, &received.raw).unwrap();
+    }
+
+    #[tokio::test]
+    async fn secrets_are_sealed_in_the_store_and_the_key_can_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hooks.db");
+        let receiver = Receiver::start().await;
+
+        let under_a = hooks(&path, KEY_A, None).await;
+        let first = subscribe(&under_a, receiver.target("first")).await;
+        let sealed = stored_secret(&path, first.id).await;
+        assert!(sealed.starts_with("enc:v1:"), "{sealed}");
+        assert!(!sealed.contains(first.secret.trim_start_matches("whsec_")));
+        // A fresh nonce each: the same secret seals differently.
+        delivered_signed(&under_a, &receiver, 1, &first.secret).await;
+        under_a.shutdown(Duration::from_secs(5)).await;
+
+        // The key changes: the old one opens, the new one seals.
+        let under_b = hooks(&path, KEY_B, Some(KEY_A)).await;
+        assert_eq!(
+            under_b.get_hook("ann", first.id).await.unwrap().secret,
+            first.secret
+        );
+        let rotated = under_b.rotate_secret("ann", first.id).await.unwrap();
+        delivered_signed(&under_b, &receiver, 2, &rotated.secret).await;
+        under_b.shutdown(Duration::from_secs(5)).await;
+
+        // Without the old key, what it sealed alone no longer opens; the rotated
+        // secret, sealed with the new key, does.
+        let only_b = hooks(&path, KEY_B, None).await;
+        assert_eq!(
+            only_b.get_hook("ann", first.id).await.unwrap().secret,
+            rotated.secret
+        );
+        delivered_signed(&only_b, &receiver, 3, &rotated.secret).await;
+        only_b.shutdown(Duration::from_secs(5)).await;
+        let under_a_again = builder(SqliteStore::open(&path).await.unwrap())
+            .secret_key(KEY_A)
+            .concurrency(0)
+            .build()
+            .await;
+        assert!(
+            matches!(under_a_again, Err(Error::Store(_))),
+            "a wrong key is an error"
+        );
+    }
+}

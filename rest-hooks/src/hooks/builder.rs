@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::finder::{DefaultFinder, Finder};
 use crate::index::SharedIndex;
 use crate::registry::Registry;
-use crate::store::Store;
+use crate::store::{EncryptedStore, Store};
 use crate::target_policy::TargetPolicy;
 
 /// Builds [`Hooks`]; every setting has a documented default.
@@ -31,6 +31,8 @@ pub struct HooksBuilder {
     confirm_targets: bool,
     max_hooks_per_owner: usize,
     proxy: Option<String>,
+    secret_key: Option<[u8; 32]>,
+    previous_secret_key: Option<[u8; 32]>,
     config: EngineConfig,
 }
 
@@ -68,6 +70,8 @@ impl HooksBuilder {
             confirm_targets: false,
             max_hooks_per_owner: Self::DEFAULT_MAX_HOOKS_PER_OWNER,
             proxy: None,
+            secret_key: None,
+            previous_secret_key: None,
             config: EngineConfig {
                 concurrency: Self::DEFAULT_CONCURRENCY,
                 poll_interval: Self::DEFAULT_POLL_INTERVAL,
@@ -161,6 +165,28 @@ impl HooksBuilder {
         self
     }
 
+    /// Keeps the hooks' signing secrets encrypted in the store under `key`, 32
+    /// bytes the application keeps (XChaCha20-Poly1305, a fresh nonce each); they
+    /// are in the clear only in memory. Without a key (the default) they are
+    /// stored as they are, and a secret stored so is still read once a key is
+    /// given.
+    ///
+    /// To change the key: give the new one here and the old one to
+    /// [`previous_secret_key`](Self::previous_secret_key). The old one opens what
+    /// it sealed, the new one seals every secret written from then on (new hooks,
+    /// rotated secrets).
+    pub fn secret_key(mut self, key: [u8; 32]) -> Self {
+        self.secret_key = Some(key);
+        self
+    }
+
+    /// The key secrets were sealed with before [`secret_key`](Self::secret_key)
+    /// changed: it still opens them. Default: none.
+    pub fn previous_secret_key(mut self, key: [u8; 32]) -> Self {
+        self.previous_secret_key = Some(key);
+        self
+    }
+
     /// How many hooks one owner may have: one more is
     /// [`Error::QuotaExceeded`]. Default:
     /// [`DEFAULT_MAX_HOOKS_PER_OWNER`](Self::DEFAULT_MAX_HOOKS_PER_OWNER).
@@ -202,10 +228,18 @@ impl HooksBuilder {
     /// engine on the current tokio runtime; on a store that several processes share,
     /// also follows their changes to it.
     pub async fn build(self) -> Result<Hooks> {
+        let store: Arc<dyn Store> = match self.secret_key {
+            Some(key) => Arc::new(EncryptedStore::new(
+                self.store,
+                key,
+                self.previous_secret_key,
+            )),
+            None => self.store,
+        };
         // Listening starts before the index is loaded, so that no change falls
         // between the two.
-        let notices = self.store.notices().await?;
-        let index = Arc::new(SharedIndex::new(self.store.list_fired_hooks().await?));
+        let notices = store.notices().await?;
+        let index = Arc::new(SharedIndex::new(store.list_fired_hooks().await?));
         let deliverer = match self.deliverer {
             Some(deliverer) => deliverer,
             None => {
@@ -227,7 +261,7 @@ impl HooksBuilder {
         let (observers, _) = broadcast::channel(1024);
         if self.config.concurrency > 0 {
             let engine = Arc::new(Engine {
-                store: Arc::clone(&self.store),
+                store: Arc::clone(&store),
                 deliverer,
                 index: Arc::clone(&index),
                 observers: observers.clone(),
@@ -238,7 +272,7 @@ impl HooksBuilder {
         }
         if let Some(notices) = notices {
             let follower = Follower {
-                store: Arc::clone(&self.store),
+                store: Arc::clone(&store),
                 index: Arc::clone(&index),
                 wake: Arc::clone(&wake),
             };
@@ -247,7 +281,7 @@ impl HooksBuilder {
         Ok(Hooks {
             inner: Arc::new(Inner {
                 registry: self.registry,
-                store: self.store,
+                store,
                 finder: self.finder,
                 policy: self.policy,
                 confirmer,

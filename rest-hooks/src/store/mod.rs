@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::hook::{Hook, HookPatch};
 use crate::queue::{Attempt, Delivery, DeliveryFilter, Outgoing};
 
+mod encrypted;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -24,6 +25,7 @@ mod sqlite;
 
 pub use crate::error::StoreError;
 pub use crate::queue::{HookChange, Recorded};
+pub(crate) use encrypted::EncryptedStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
