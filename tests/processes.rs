@@ -47,6 +47,27 @@ async fn process(schema: &PgSchema, name: &str, concurrency: usize) -> Hooks {
         .unwrap()
 }
 
+/// A process that fires (`web`) and one that delivers (`worker`) on a fresh
+/// schema, with a hook subscribed through `web` that `worker` has indexed, and
+/// `worker`'s index changes; `None` without PostgreSQL.
+async fn web_and_worker() -> Option<(
+    PgSchema,
+    Receiver,
+    Hooks,
+    Hooks,
+    broadcast::Receiver<IndexChange>,
+    rest_hooks::Hook,
+)> {
+    let schema = PgSchema::create().await?;
+    let receiver = Receiver::start().await;
+    let web = process(&schema, "web", 0).await;
+    let worker = process(&schema, "worker", 16).await;
+    let mut changes = worker.index_changes();
+    let hook = subscribe(&web, &receiver).await;
+    seen(&mut changes, IndexChange::Added(hook.id)).await;
+    Some((schema, receiver, web, worker, changes, hook))
+}
+
 /// Waits for `change` in an index, and says how long it took.
 async fn seen(changes: &mut broadcast::Receiver<IndexChange>, change: IndexChange) -> Duration {
     let started = Instant::now();
@@ -239,15 +260,9 @@ async fn a_process_whose_connections_are_cut_reconnects_listens_again_and_loses_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_or_re_enabled_hook_reaches_the_other_process_index() {
-    let Some(schema) = PgSchema::create().await else {
+    let Some((schema, receiver, web, worker, mut changes, hook)) = web_and_worker().await else {
         return;
     };
-    let receiver = Receiver::start().await;
-    let web = process(&schema, "web", 0).await;
-    let worker = process(&schema, "worker", 16).await;
-    let mut changes = worker.index_changes();
-    let hook = subscribe(&web, &receiver).await;
-    seen(&mut changes, IndexChange::Added(hook.id)).await;
 
     // Written the way a change by another process is: straight to the row. Only
     // the trigger tells the worker.
@@ -284,15 +299,9 @@ async fn a_changed_or_re_enabled_hook_reaches_the_other_process_index() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_paused_and_moved_through_one_process_is_so_in_the_other() {
-    let Some(schema) = PgSchema::create().await else {
+    let Some((_schema, receiver, web, worker, mut changes, hook)) = web_and_worker().await else {
         return;
     };
-    let receiver = Receiver::start().await;
-    let web = process(&schema, "web", 0).await;
-    let worker = process(&schema, "worker", 16).await;
-    let mut changes = worker.index_changes();
-    let hook = subscribe(&web, &receiver).await;
-    seen(&mut changes, IndexChange::Added(hook.id)).await;
 
     let pause = rest_hooks::HookPatch::new().active(false);
     web.update_hook("ann", hook.id, pause).await.unwrap();

@@ -89,13 +89,7 @@ pub async fn serve_until_stopped(
     let api = format!("http://{}", listener.local_addr()?);
     let app = rest_hooks::api::router(hooks.clone(), keys());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let (sender, mut inbox) = mpsc::unbounded_channel();
-    let receiver = serve(
-        axum::Router::new()
-            .route("/{*path}", axum::routing::post(receive))
-            .with_state(Arc::new(Mutex::new(sender))),
-    )
-    .await?;
+    let (receiver, mut inbox) = start_receiver().await?;
     // What arrives is taken and dropped: the receiver only answers 200.
     tokio::spawn(async move { while inbox.recv().await.is_some() {} });
     writeln!(out, "management API: {api}")?;
@@ -119,13 +113,7 @@ pub async fn run(out: &mut dyn Write, database_url: Option<String>) -> Result<()
     let dir = tempfile::tempdir()?;
     let hooks = bookstore_hooks(out, database_url.as_deref(), &dir).await?;
     let api = serve(rest_hooks::api::router(hooks.clone(), keys())).await?;
-    let (sender, mut inbox) = mpsc::unbounded_channel();
-    let receiver = serve(
-        axum::Router::new()
-            .route("/{*path}", axum::routing::post(receive))
-            .with_state(Arc::new(Mutex::new(sender))),
-    )
-    .await?;
+    let (receiver, mut inbox) = start_receiver().await?;
     writeln!(out, "management API on {api}, receiver on {receiver}")?;
 
     // Owners subscribe through the API, as a client such as Zapier would.
@@ -295,6 +283,19 @@ async fn receive(
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     }
+}
+
+/// A webhook receiver on a loopback port of its own: its base URL, and what it
+/// receives on any path.
+async fn start_receiver() -> Result<(String, mpsc::UnboundedReceiver<Received>), Failure> {
+    let (sender, inbox) = mpsc::unbounded_channel();
+    let receiver = serve(
+        axum::Router::new()
+            .route("/{*path}", axum::routing::post(receive))
+            .with_state(Arc::new(Mutex::new(sender))),
+    )
+    .await?;
+    Ok((receiver, inbox))
 }
 
 /// Serves `app` on a loopback port of its own; its base URL.
