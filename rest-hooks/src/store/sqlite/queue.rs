@@ -125,7 +125,9 @@ impl SqliteStore {
             }),
             now,
         );
-        self.drop_unsendable(&leased).await?;
+        if leased.has_unsendable() {
+            self.drop_unsendable(&leased).await?;
+        }
         Ok(leased.outgoing)
     }
 

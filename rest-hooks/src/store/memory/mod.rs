@@ -1,7 +1,6 @@
 //! [`MemoryStore`]: hooks and the queue in the process's memory, for tests and
 //! throwaway use. Nothing survives the process.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -9,7 +8,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::queue_rules::{HeldDeliveries, HookSecrets, Leased, RecordPlan};
+mod state;
+
+use super::queue_rules::{HeldDeliveries, Leased, RecordPlan};
 use super::{Claim, Disable, QueueDepth, Store, StoreError};
 use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::{Error, Result};
@@ -17,41 +18,13 @@ use crate::hook::{Hook, HookPatch};
 use crate::queue::{
     Attempt, Delivery, DeliveryFilter, DeliveryState, HookChange, Outgoing, Recorded,
 };
+use state::{Queued, State};
 
 /// A [`Store`] in memory, with the same semantics as the SQL ones. Clones share the
 /// same hooks and queue.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    hooks: BTreeMap<Uuid, Stored>,
-    /// Every delivery, by id (so in the order they were fired).
-    deliveries: BTreeMap<Uuid, Queued>,
-    /// Pending deliveries nobody holds, by when they are due.
-    due: BTreeSet<(i64, Uuid)>,
-    /// Pending deliveries a worker holds, by when its lease ends.
-    leases: BTreeSet<(i64, Uuid)>,
-    attempts: Vec<Attempt>,
-    /// Idempotency keys by owner and key: the request's fingerprint, its hook,
-    /// and when it was made.
-    keys: BTreeMap<(String, String), (String, Uuid, i64)>,
-}
-
-#[derive(Debug)]
-struct Stored {
-    hook: Hook,
-    previous_secret: Option<(String, i64)>,
-    failing_since: Option<i64>,
-}
-
-#[derive(Debug)]
-struct Queued {
-    delivery: Delivery,
-    due_at: i64,
-    leased_until: Option<i64>,
 }
 
 impl MemoryStore {
@@ -66,114 +39,6 @@ impl MemoryStore {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl State {
-    /// Takes a delivery out of the due and leased sets (before it changes state).
-    fn unqueue(&mut self, id: Uuid) {
-        if let Some(q) = self.deliveries.get_mut(&id) {
-            self.due.remove(&(q.due_at, id));
-            if let Some(until) = q.leased_until.take() {
-                self.leases.remove(&(until, id));
-            }
-        }
-    }
-
-    /// Puts a pending delivery back among the due ones, at `due_at`.
-    fn requeue(&mut self, id: Uuid, due_at: i64) {
-        self.unqueue(id);
-        if let Some(q) = self.deliveries.get_mut(&id)
-            && q.delivery.state == DeliveryState::Pending
-        {
-            q.due_at = due_at;
-            self.due.insert((due_at, id));
-        }
-    }
-
-    fn owned_hook(&mut self, owner: &str, id: Uuid) -> Option<&mut Stored> {
-        self.hooks.get_mut(&id).filter(|s| s.hook.owner == owner)
-    }
-
-    fn remove_hook(&mut self, id: Uuid) {
-        self.hooks.remove(&id);
-        let gone: Vec<Uuid> = self
-            .deliveries
-            .values()
-            .filter(|q| q.delivery.hook_id == id)
-            .map(|q| q.delivery.id)
-            .collect();
-        for delivery in gone {
-            self.unqueue(delivery);
-            self.deliveries.remove(&delivery);
-        }
-        self.attempts.retain(|a| a.hook_id != id);
-    }
-
-    /// Stores a new hook, within its owner's quota.
-    fn insert_hook(&mut self, hook: &Hook, quota: usize) -> Result<()> {
-        let owned = self
-            .hooks
-            .values()
-            .filter(|s| s.hook.owner == hook.owner)
-            .count();
-        if owned >= quota {
-            return Err(Error::QuotaExceeded { limit: quota });
-        }
-        let stored = Stored {
-            hook: hook.clone(),
-            previous_secret: None,
-            failing_since: None,
-        };
-        self.hooks.insert(hook.id, stored);
-        Ok(())
-    }
-
-    /// What leasing needs of the hook, if it is there.
-    fn secrets(&self, hook_id: Uuid) -> Option<HookSecrets> {
-        let stored = self.hooks.get(&hook_id)?;
-        let (previous_secret, previous_secret_until) = stored.previous_secret.clone().unzip();
-        Some(HookSecrets {
-            secret: stored.hook.secret.clone(),
-            previous_secret,
-            previous_secret_until,
-            active: stored.hook.active,
-            headers: stored.hook.headers.clone(),
-        })
-    }
-
-    /// The ids of the hook's deliveries in `state`.
-    fn deliveries_in(&self, hook_id: Uuid, state: DeliveryState) -> Vec<Uuid> {
-        self.deliveries
-            .values()
-            .filter(|q| q.delivery.hook_id == hook_id && q.delivery.state == state)
-            .map(|q| q.delivery.id)
-            .collect()
-    }
-
-    /// Puts the deliveries in `state`, out of the due and leased sets.
-    fn set_state(&mut self, ids: &[Uuid], state: DeliveryState) {
-        for &id in ids {
-            self.unqueue(id);
-            if let Some(q) = self.deliveries.get_mut(&id) {
-                q.delivery.state = state;
-            }
-        }
-    }
-
-    /// Marks the hook failing since `now` unless it already is; disables it when it
-    /// has been failing since before the cutoff.
-    fn failed(&mut self, hook_id: Uuid, now: i64, disable: &Disable) -> Option<HookChange> {
-        let stored = self.hooks.get_mut(&hook_id)?;
-        let since = *stored.failing_since.get_or_insert(now);
-        if !stored.hook.active || since > disable.cutoff(now) {
-            return None;
-        }
-        stored.hook.active = false;
-        stored.hook.disabled_reason = Some(disable.reason());
-        let pending = self.deliveries_in(hook_id, DeliveryState::Pending);
-        self.set_state(&pending, DeliveryState::Held);
-        Some(HookChange::Disabled(hook_id))
     }
 }
 
