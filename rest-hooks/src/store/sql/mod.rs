@@ -11,11 +11,25 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::queue::Delivery;
 
-/// Whether the database ended the transaction as a deadlock. Changing or deleting
-/// a hook locks the hook and then its deliveries; recording a batch of outcomes
-/// locks deliveries and then their hooks. PostgreSQL ends one of two such
-/// transactions that cross, and the change is tried again.
-pub(super) fn is_deadlock(error: &crate::error::Error) -> bool {
+/// Runs the transaction `attempt` makes, again (up to three times more) when the
+/// database ended it as a deadlock. Changing or deleting a hook locks the hook and
+/// then its deliveries; recording a batch of outcomes locks deliveries and then
+/// their hooks. PostgreSQL ends one of two such transactions that cross.
+pub(super) async fn past_deadlocks<T, F>(mut attempt: impl FnMut() -> F) -> crate::error::Result<T>
+where
+    F: std::future::Future<Output = crate::error::Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(error) if tries < 3 && is_deadlock(&error) => tries += 1,
+            done => return done,
+        }
+    }
+}
+
+/// Whether the database ended the transaction as a deadlock.
+fn is_deadlock(error: &crate::error::Error) -> bool {
     match error {
         crate::error::Error::Store(source) => source
             .downcast_ref::<sqlx::Error>()
@@ -93,13 +107,7 @@ macro_rules! sql_store {
             }
 
             async fn delete_hook(&self, owner: &str, id: uuid::Uuid) -> $crate::error::Result<bool> {
-                let mut tries = 0;
-                loop {
-                    match self.delete_hook_once(owner, id).await {
-                        Err(error) if tries < 3 && $crate::store::sql::is_deadlock(&error) => tries += 1,
-                        done => return done,
-                    }
-                }
+                $crate::store::sql::past_deadlocks(|| self.delete_hook_once(owner, id)).await
             }
 
             async fn rotate_secret(
@@ -298,13 +306,7 @@ macro_rules! sql_store {
                 id: uuid::Uuid,
                 patch: &$crate::hook::HookPatch,
             ) -> $crate::error::Result<Option<$crate::hook::Hook>> {
-                let mut tries = 0;
-                loop {
-                    match self.update_hook_once(owner, id, patch).await {
-                        Err(error) if tries < 3 && $crate::store::sql::is_deadlock(&error) => tries += 1,
-                        done => return done,
-                    }
-                }
+                $crate::store::sql::past_deadlocks(|| self.update_hook_once(owner, id, patch)).await
             }
 
             async fn enqueue(&self, deliveries: Vec<$crate::queue::Delivery>) -> $crate::error::Result<()> {
