@@ -24,8 +24,7 @@ use uuid::Uuid as _;
     responses(
         (status = 200, description = "A page of the hook's delivery log.", body = DeliveryPage),
         (status = "4XX", description = "A problem: a bad query (400), no owner (401), no such hook (404).", body = ProblemBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub(super) async fn list_hook_deliveries(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -62,8 +61,7 @@ pub(super) struct Listing {
     responses(
         (status = 200, description = "A page of the caller's delivery log.", body = DeliveryPage),
         (status = "4XX", description = "A problem: a bad query (400), no owner (401), a hook not the caller's (404).", body = ProblemBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub(super) async fn list_deliveries(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -111,8 +109,7 @@ async fn log_page(
     responses(
         (status = 202, description = "Queued."),
         (status = "4XX", description = "A problem: no owner (401), no such delivery (404).", body = ProblemBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub(super) async fn redeliver(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -140,8 +137,7 @@ pub(super) struct Recovery {
     responses(
         (status = 202, description = "Queued: `{\"requeued\": n}`.", body = Object),
         (status = "4XX", description = "A problem: malformed (400), no owner (401), no such hook (404), too large (413), not JSON (415), a bad window (422).", body = ProblemBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub(super) async fn recover(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,

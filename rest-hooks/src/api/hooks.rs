@@ -46,8 +46,7 @@ pub(super) struct Subscription {
         (status = 201, description = "Subscribed; the secret is shown this once.", body = HookView),
         (status = 409, description = "The idempotency key was used for another request.", body = ProblemBody, content_type = "application/problem+json"),
         (status = "4XX", description = "A problem: malformed (400), no owner (401), too large (413), not JSON (415), refused (422).", body = ProblemBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub(super) async fn subscribe(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -78,8 +77,7 @@ pub(super) async fn subscribe(
     responses(
         (status = 200, description = "A page of hooks.", body = HookPage),
         (status = "4XX", description = "A problem: a bad query (400), no owner (401).", body = ProblemBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub(super) async fn list_hooks(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -97,8 +95,7 @@ pub(super) async fn list_hooks(
     responses(
         (status = 200, description = "The hook.", body = HookView),
         (status = "4XX", description = "A problem: no owner (401), no such hook of the caller's (404).", body = ProblemBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub(super) async fn get_hook(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -138,8 +135,7 @@ fn present<'de, D: Deserializer<'de>>(value: D) -> Result<Option<Value>, D::Erro
     responses(
         (status = 200, description = "The hook as changed.", body = HookView),
         (status = "4XX", description = "A problem: malformed (400), no owner (401), no such hook (404), too large (413), not JSON (415), refused (422).", body = ProblemBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub(super) async fn update_hook(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -161,8 +157,7 @@ pub(super) async fn update_hook(
     responses(
         (status = 204, description = "Deleted."),
         (status = "4XX", description = "A problem: no owner (401), no such hook (404).", body = ProblemBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub(super) async fn unsubscribe(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -177,8 +172,7 @@ pub(super) async fn unsubscribe(
     responses(
         (status = 200, description = "The hook with its new secret, shown this once.", body = HookView),
         (status = "4XX", description = "A problem: no owner (401), no such hook (404).", body = ProblemBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub(super) async fn rotate_secret(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -193,8 +187,7 @@ pub(super) async fn rotate_secret(
     responses(
         (status = 202, description = "Queued: `{\"delivery\": id}`.", body = Object),
         (status = "4XX", description = "A problem: no owner (401), no such hook (404).", body = ProblemBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub(super) async fn send_test(
     State(api): State<Arc<Api>>,
     Owner(owner): Owner,
@@ -210,8 +203,7 @@ pub(super) async fn send_test(
     responses(
         (status = 200, description = "The event table.", body = EventList),
         (status = 401, description = "No owner for this request.", body = ProblemBody, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
+    ))]
 pub(super) async fn list_events(State(api): State<Arc<Api>>, Owner(_): Owner) -> Json<EventList> {
     let registry = api.hooks.registry();
     let events = registry

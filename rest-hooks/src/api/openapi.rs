@@ -31,6 +31,7 @@ use crate::registry::Registry;
         deliveries::redeliver,
     ),
     modifiers(&BearerAuth),
+    // Every route takes the bearer scheme: said once, for the whole document.
     security(("bearer" = []))
 )]
 struct ApiDoc;
