@@ -118,6 +118,12 @@ fn never() -> Disable {
     disable_after(Duration::MAX)
 }
 
+/// The ids of the deliveries a lease of up to 10 takes now, in lease order.
+async fn leased_ids(store: &impl Store) -> Vec<Uuid> {
+    let leased = store.lease(10, Duration::from_secs(60)).await.unwrap();
+    leased.iter().map(|o| o.delivery.id).collect()
+}
+
 async fn queued(store: &impl Store, owner: &str, n: usize) -> (Hook, Vec<Delivery>) {
     let h = hook(owner, "book.added");
     store.insert_hook(&h, usize::MAX).await.unwrap();
@@ -679,13 +685,7 @@ async fn pausing_holds_the_queue_and_resuming_releases_it_oldest_first(store: im
     tokio::time::sleep(Duration::from_millis(2)).await;
     let later = Delivery::new(&resumed, b"{}".to_vec());
     store.enqueue(vec![later.clone()]).await.unwrap();
-    let mut leased: Vec<Uuid> = store
-        .lease(10, Duration::from_secs(60))
-        .await
-        .unwrap()
-        .iter()
-        .map(|o| o.delivery.id)
-        .collect();
+    let mut leased = leased_ids(&store).await;
     assert_eq!(leased.pop(), Some(later.id));
     // The three were fired in one millisecond, which orders them no further.
     leased.sort();
@@ -732,13 +732,7 @@ async fn enabling_a_disabled_hook_clears_it_and_replays_or_discards_what_it_held
             (enabled.state(), enabled.disabled_reason),
             (HookState::Active, None)
         );
-        let leased: Vec<Uuid> = store
-            .lease(10, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .iter()
-            .map(|o| o.delivery.id)
-            .collect();
+        let leased = leased_ids(&store).await;
         let state = store
             .get_delivery("ann", fired_meanwhile.id)
             .await
@@ -849,13 +843,7 @@ async fn failed_deliveries_of_a_window_are_recovered(store: impl Store) {
             .unwrap(),
         2
     );
-    let mut leased: Vec<Uuid> = store
-        .lease(10, Duration::from_secs(60))
-        .await
-        .unwrap()
-        .iter()
-        .map(|o| o.delivery.id)
-        .collect();
+    let mut leased = leased_ids(&store).await;
     leased.sort();
     assert_eq!(leased, [all[0].id, all[1].id]);
 }
