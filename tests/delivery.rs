@@ -583,7 +583,68 @@ async fn a_paused_hook_gets_nothing_and_custom_headers_go_with_every_delivery(st
     hooks.shutdown(Duration::from_secs(5)).await;
 }
 
+/// Waits until the owner's delivery is gone from the log.
+async fn until_purged(hooks: &Hooks, id: uuid::Uuid) {
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    while hooks.get_delivery("ann", id).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the delivery is still in the log"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn the_log_older_than_the_retention_is_purged_in_the_background(store: impl Store) {
+    let receiver = Receiver::start().await;
+    receiver.script("/kept", [Reply::status(500)]);
+    // Kept for no time at all, and purged every 20 ms: a delivery goes once it has
+    // ended (it waits for its retry 500 ms, pending).
+    let hooks = builder(store)
+        .retry_schedule(RetrySchedule::new(vec![Duration::from_millis(500)]).jitter(0.0))
+        .retention(Duration::ZERO)
+        .purge_interval(Duration::from_millis(20))
+        .build()
+        .await
+        .unwrap();
+    let mut observed = hooks.observe();
+    subscribe(&hooks, receiver.target("kept")).await;
+    hooks.created(&book(1)).await.unwrap();
+    let first = outcome(&mut observed, "/kept").await;
+    assert!(matches!(first.next, Next::RetryAt(_)));
+
+    let done = outcome(&mut observed, "/kept").await;
+    assert_eq!(done.next, Next::Delivered);
+    until_purged(&hooks, done.delivery.id).await;
+    let attempts = hooks.list_attempts("ann", &[done.delivery.id]).await;
+    assert_eq!(attempts.unwrap(), []);
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
+async fn purge_now_deletes_what_the_retention_no_longer_keeps(store: impl Store) {
+    let receiver = Receiver::start().await;
+    // No background purge after the first, at build.
+    let hooks = builder(store)
+        .retention(Duration::ZERO)
+        .purge_interval(Duration::from_secs(3600))
+        .build()
+        .await
+        .unwrap();
+    let mut observed = hooks.observe();
+    subscribe(&hooks, receiver.target("now")).await;
+    hooks.created(&book(1)).await.unwrap();
+    let done = outcome(&mut observed, "/now").await;
+    assert_eq!(done.next, Next::Delivered);
+    assert!(hooks.purge_now().await.unwrap() <= 1);
+    let gone = hooks.get_delivery("ann", done.delivery.id).await;
+    assert!(matches!(gone, Err(Error::DeliveryNotFound(_))), "{gone:?}");
+    assert_eq!(hooks.purge_now().await.unwrap(), 0);
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
+
 store_tests!(
+    the_log_older_than_the_retention_is_purged_in_the_background,
+    purge_now_deletes_what_the_retention_no_longer_keeps,
     a_disabled_hook_holds_its_events_and_sends_them_in_order_when_enabled,
     enabling_without_replay_discards_what_was_held,
     a_paused_hook_gets_nothing_and_custom_headers_go_with_every_delivery,

@@ -959,7 +959,113 @@ async fn the_queue_depth_counts_each_state(store: impl Store) {
     assert_eq!(all.len(), 4);
 }
 
+/// A delivery to `h` as if fired `ago` before now: its UUIDv7 id and its time
+/// say so.
+fn fired_ago(h: &Hook, ago: Duration) -> Delivery {
+    let at = OffsetDateTime::now_utc() - ago;
+    let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap();
+    let mut random = [0; 10];
+    random.copy_from_slice(&Uuid::now_v7().as_bytes()[6..]);
+    Delivery {
+        id: uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid(),
+        created_at: at,
+        ..Delivery::new(h, b"{}".to_vec())
+    }
+}
+
+async fn finished_deliveries_older_than_the_retention_are_purged_in_batches(store: impl Store) {
+    let hour = Duration::from_secs(3600);
+    let (h, paused) = (hook("ann", "book.added"), hook("ann", "book.added"));
+    store.insert_hook(&h, usize::MAX).await.unwrap();
+    store.insert_hook(&paused, usize::MAX).await.unwrap();
+    let delivered = fired_ago(&h, 5 * hour);
+    let failed = fired_ago(&h, 4 * hour);
+    let held = fired_ago(&paused, 3 * hour);
+    let pending = fired_ago(&h, 2 * hour);
+    let recent = Delivery::new(&h, b"{}".to_vec());
+    let all = [&delivered, &failed, &held, &pending, &recent];
+    store
+        .enqueue(all.iter().map(|&d| d.clone()).collect())
+        .await
+        .unwrap();
+    store
+        .update_hook("ann", paused.id, &HookPatch::new().active(false))
+        .await
+        .unwrap();
+    let leased = store.lease(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(leased.len(), 4);
+    let outcomes = [
+        recorded(&delivered, AttemptResult::Status(200), Next::Delivered),
+        recorded(&failed, AttemptResult::Status(500), Next::Failed),
+        recorded(&recent, AttemptResult::Status(200), Next::Delivered),
+    ];
+    store.record(&outcomes, &never()).await.unwrap();
+    store.release(&[pending.id]).await.unwrap();
+
+    // Kept for an hour: two batches of two take the three finished or held ones
+    // fired before it (the pending one is skipped), and a third finds nothing.
+    let cutoff = (OffsetDateTime::now_utc() - hour).unix_timestamp_nanos() / 1_000_000;
+    let cutoff = i64::try_from(cutoff).unwrap();
+    let first = store.purge_deliveries(None, cutoff, 2).await.unwrap();
+    assert_eq!((first.deleted, first.last), (2, Some(failed.id)));
+    let second = store.purge_deliveries(first.last, cutoff, 2).await.unwrap();
+    assert_eq!((second.deleted, second.last), (1, Some(held.id)));
+    let third = store
+        .purge_deliveries(second.last, cutoff, 2)
+        .await
+        .unwrap();
+    assert_eq!(third, rest_hooks::store::Purged::default());
+
+    let mut left = Vec::new();
+    for d in all {
+        if store.get_delivery("ann", d.id).await.unwrap().is_some() {
+            left.push(d.id);
+        }
+    }
+    assert_eq!(left, [pending.id, recent.id]);
+    let ids: Vec<Uuid> = all.iter().map(|d| d.id).collect();
+    let attempts = store.list_attempts("ann", &ids).await.unwrap();
+    let attempted: Vec<Uuid> = attempts.iter().map(|a| a.delivery_id).collect();
+    assert_eq!(attempted, [recent.id]);
+}
+
+async fn idempotency_keys_are_purged_once_older_than_their_window(store: impl Store) {
+    let first = hook("ann", "book.added");
+    store
+        .insert_hook_once(&first, usize::MAX, "k", "req", 0)
+        .await
+        .unwrap();
+    let now =
+        || i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap();
+    assert_eq!(
+        store
+            .purge_idempotency_keys(now() - 60_000, 10)
+            .await
+            .unwrap(),
+        0
+    );
+    // The key still answers with the first request's hook.
+    let again = hook("ann", "book.added");
+    let claim = store
+        .insert_hook_once(&again, usize::MAX, "k", "req", 0)
+        .await
+        .unwrap();
+    assert!(matches!(claim, Claim::Taken { hook_id, .. } if hook_id == first.id));
+    assert_eq!(
+        store.purge_idempotency_keys(now() + 1, 10).await.unwrap(),
+        1
+    );
+    // Forgotten: the same key makes a new hook.
+    let claim = store
+        .insert_hook_once(&again, usize::MAX, "k", "req", 0)
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Inserted);
+}
+
 store_tests!(
+    finished_deliveries_older_than_the_retention_are_purged_in_batches,
+    idempotency_keys_are_purged_once_older_than_their_window,
     the_queue_depth_counts_each_state,
     an_owner_has_at_most_its_quota_of_hooks,
     an_idempotency_key_stores_one_hook_until_it_expires,
@@ -1016,6 +1122,107 @@ async fn a_sqlite_store_checkpoints_beside_its_writer() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A new SQLite file gives the pages that the purge frees back (incremental
+/// auto-vacuum), so that it shrinks as far as it was purged.
+#[tokio::test]
+async fn a_sqlite_store_gives_purged_pages_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = rest_hooks::store::SqliteStore::open(dir.path().join("hooks.db"))
+        .await
+        .unwrap();
+    let pragma = |name: &'static str| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(name)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(pragma("PRAGMA auto_vacuum").await, 2, "incremental");
+    let h = hook("ann", "book.added");
+    store.insert_hook(&h, usize::MAX).await.unwrap();
+    let old = Duration::from_secs(7200);
+    let all: Vec<Delivery> = (0..3000)
+        .map(|_| Delivery {
+            payload: vec![b'x'; 1000],
+            ..fired_ago(&h, old)
+        })
+        .collect();
+    store.enqueue(all).await.unwrap();
+    loop {
+        let leased = store.lease(500, Duration::from_secs(60)).await.unwrap();
+        if leased.is_empty() {
+            break;
+        }
+        let outcomes: Vec<Recorded> = leased
+            .iter()
+            .map(|o| recorded(&o.delivery, AttemptResult::Status(200), Next::Delivered))
+            .collect();
+        store.record(&outcomes, &never()).await.unwrap();
+    }
+    let full = pragma("PRAGMA page_count").await;
+
+    let cutoff =
+        i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap();
+    let mut after = None;
+    let mut deleted = 0;
+    loop {
+        let batch = store.purge_deliveries(after, cutoff, 1000).await.unwrap();
+        deleted += batch.deleted;
+        match batch.last {
+            Some(last) => after = Some(last),
+            None => break,
+        }
+    }
+    assert_eq!(deleted, 3000);
+    let purged = pragma("PRAGMA page_count").await;
+    assert!(
+        purged * 4 < full,
+        "{full} pages before the purge, {purged} after"
+    );
+}
+
+/// On PostgreSQL one process purges at a time: while another holds the schema's
+/// purge lock, a batch takes nothing.
+#[tokio::test]
+async fn a_pg_store_purges_in_one_process_at_a_time() {
+    use sqlx::Connection;
+
+    let Some(schema) = common::PgSchema::create().await else {
+        return;
+    };
+    let store = rest_hooks::store::PgStore::connect_with(schema.options())
+        .await
+        .unwrap();
+    let h = hook("ann", "book.added");
+    store.insert_hook(&h, usize::MAX).await.unwrap();
+    let old = fired_ago(&h, Duration::from_secs(7200));
+    store.enqueue(vec![old.clone()]).await.unwrap();
+    let leased = store.lease(10, Duration::from_secs(60)).await.unwrap();
+    let outcome = recorded(
+        &leased[0].delivery,
+        AttemptResult::Status(200),
+        Next::Delivered,
+    );
+    store.record(&[outcome], &never()).await.unwrap();
+    let now = i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap();
+
+    let mut other = sqlx::PgConnection::connect_with(&schema.options())
+        .await
+        .unwrap();
+    let mut purging = other.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('rest_hooks_purge ' || current_schema()))")
+        .execute(&mut *purging)
+        .await
+        .unwrap();
+    let batch = store.purge_deliveries(None, now, 10).await.unwrap();
+    assert_eq!(batch, rest_hooks::store::Purged::default());
+    purging.rollback().await.unwrap();
+    let batch = store.purge_deliveries(None, now, 10).await.unwrap();
+    assert_eq!((batch.deleted, batch.last), (1, Some(old.id)));
 }
 
 mod migrations {

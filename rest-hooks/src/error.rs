@@ -143,6 +143,38 @@ impl StoreError {
     pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
         self.0.downcast_ref()
     }
+
+    /// Whether the connection to the database was lost or could not be made (the
+    /// server restarting, say), rather than the database refusing the statement:
+    /// the same statement may succeed on a new connection. A write that failed
+    /// so may or may not have been committed.
+    pub fn is_connection_lost(&self) -> bool {
+        #[cfg(feature = "sql")]
+        if let Some(error) = self.downcast_ref::<sqlx::Error>() {
+            return match error {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::WorkerCrashed => true,
+                // Class 08: connection exception; 57P01-57P03: the server shut
+                // down or is starting.
+                sqlx::Error::Database(e) => e
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+                _ => false,
+            };
+        }
+        false
+    }
+
+    /// Whether the database refused a row because one with the same key exists.
+    pub fn is_duplicate(&self) -> bool {
+        #[cfg(feature = "sql")]
+        if let Some(sqlx::Error::Database(e)) = self.downcast_ref::<sqlx::Error>() {
+            return e.is_unique_violation();
+        }
+        false
+    }
 }
 
 impl std::fmt::Display for StoreError {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
 
 use super::follower::Follower;
+use super::retention::Purger;
 use super::tasks::Tasks;
 use super::{Hooks, Inner};
 use crate::delivery::{Confirmer, Deliverer, Engine, EngineConfig, HttpDeliverer, RetrySchedule};
@@ -33,6 +34,9 @@ pub struct HooksBuilder {
     proxy: Option<String>,
     secret_key: Option<[u8; 32]>,
     previous_secret_key: Option<[u8; 32]>,
+    retention: Duration,
+    purge_interval: Duration,
+    reconnect_within: Duration,
     config: EngineConfig,
 }
 
@@ -55,6 +59,12 @@ impl HooksBuilder {
     pub const DEFAULT_DISABLE_AFTER: Duration = Duration::from_secs(5 * 86_400);
     /// How many hooks one owner may have.
     pub const DEFAULT_MAX_HOOKS_PER_OWNER: usize = 100;
+    /// How long the delivery log is kept (30 days).
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+    /// How often the log is purged of what the retention no longer keeps.
+    pub const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(600);
+    /// How long firing keeps trying when the store's connection was lost.
+    pub const DEFAULT_RECONNECT_WITHIN: Duration = Duration::from_secs(5);
 
     pub(super) fn new(registry: &'static Registry, store: Arc<dyn Store>) -> Self {
         Self {
@@ -72,6 +82,9 @@ impl HooksBuilder {
             proxy: None,
             secret_key: None,
             previous_secret_key: None,
+            retention: Self::DEFAULT_RETENTION,
+            purge_interval: Self::DEFAULT_PURGE_INTERVAL,
+            reconnect_within: Self::DEFAULT_RECONNECT_WITHIN,
             config: EngineConfig {
                 concurrency: Self::DEFAULT_CONCURRENCY,
                 poll_interval: Self::DEFAULT_POLL_INTERVAL,
@@ -195,6 +208,40 @@ impl HooksBuilder {
         self
     }
 
+    /// How long the delivery log is kept: a delivery fired longer ago is deleted
+    /// with its attempts once it is no longer pending (delivered, failed,
+    /// discarded, or held for a hook nobody enabled again in time), by a
+    /// background task every [`purge_interval`](Self::purge_interval), and by
+    /// [`Hooks::purge_now`]. Keep it above
+    /// [`Hooks::RECOVER_WINDOW`] to recover as far back as that; `Duration::MAX`
+    /// keeps the log for ever. Default:
+    /// [`DEFAULT_RETENTION`](Self::DEFAULT_RETENTION).
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// How often the background task purges the log (the first time as the hooks
+    /// are built). Default:
+    /// [`DEFAULT_PURGE_INTERVAL`](Self::DEFAULT_PURGE_INTERVAL).
+    pub fn purge_interval(mut self, interval: Duration) -> Self {
+        self.purge_interval = interval;
+        self
+    }
+
+    /// How long [`Hooks::fire`] and the other firing methods keep trying when
+    /// the store's connection was lost under them (a database server that
+    /// restarts): they try again on a new connection until this has passed, so
+    /// that a restart costs callers a wait, not an error. Deliveries found
+    /// stored already by a second try (the first one's commit had happened) are
+    /// not stored twice. [`Hooks::fire_in`] does not try again: the transaction
+    /// is the caller's. `Duration::ZERO` never tries again. Default:
+    /// [`DEFAULT_RECONNECT_WITHIN`](Self::DEFAULT_RECONNECT_WITHIN).
+    pub fn reconnect_within(mut self, period: Duration) -> Self {
+        self.reconnect_within = period;
+        self
+    }
+
     /// Whether a target must confirm that it wants the deliveries, when it is
     /// subscribed and when a hook moves to it: a handshake POST carries
     /// `X-Hook-Secret: <random>`, which the target must echo in a 2xx answer, else
@@ -278,6 +325,14 @@ impl HooksBuilder {
             };
             tasks.spawn("follower", follower.run(notices, tasks.stop_signal()));
         }
+        if self.retention != Duration::MAX {
+            let purger = Purger {
+                store: Arc::clone(&store),
+                retention: self.retention,
+                interval: self.purge_interval,
+            };
+            tasks.spawn("purger", purger.run(tasks.stop_signal()));
+        }
         Ok(Hooks {
             inner: Arc::new(Inner {
                 registry: self.registry,
@@ -288,6 +343,8 @@ impl HooksBuilder {
                 max_hooks_per_owner: self.max_hooks_per_owner,
                 max_payload: self.max_payload,
                 secret_grace: self.secret_grace,
+                retention: self.retention,
+                reconnect_within: self.reconnect_within,
                 index,
                 wake,
                 observers,

@@ -1,10 +1,14 @@
 //! Firing: an event becomes one delivery per hook that the finder picks from the
 //! in-memory index, queued in the store.
 
+use std::time::Duration;
+
 use serde::Serialize;
+use tokio::time::Instant;
 
 use super::Hooks;
-use crate::error::{Error, Result};
+use crate::backoff::Backoff;
+use crate::error::{Error, Result, StoreError};
 use crate::event::{Audience, Event, EventSpec, Raw};
 use crate::finder::Firing;
 use crate::model::{HookInfo, HookModel};
@@ -138,8 +142,43 @@ impl Hooks {
             return Ok(0);
         }
         let count = deliveries.len();
-        self.inner.store.enqueue(deliveries).await?;
+        self.store_deliveries(deliveries).await?;
         self.wake();
         Ok(count)
+    }
+
+    /// Stores the deliveries; when the store's connection was lost under the
+    /// write, tries again on a new one until `reconnect_within` has passed. A try
+    /// that finds them stored already (the lost commit had happened) is done.
+    async fn store_deliveries(&self, deliveries: Vec<Delivery>) -> Result<()> {
+        let deadline = Instant::now() + self.inner.reconnect_within;
+        let mut backoff = Backoff::new(Duration::from_secs(1));
+        let mut retrying = false;
+        loop {
+            let stored = self.inner.store.enqueue(deliveries.clone());
+            let result = if retrying {
+                match tokio::time::timeout_at(deadline, stored).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Error::Store(StoreError::message(
+                        "the store's connection was lost, and no new one worked in time",
+                    ))),
+                }
+            } else {
+                stored.await
+            };
+            let lost = match result {
+                Ok(()) => return Ok(()),
+                Err(Error::Store(error)) if retrying && error.is_duplicate() => return Ok(()),
+                Err(Error::Store(error)) if error.is_connection_lost() => error,
+                Err(error) => return Err(error),
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Store(lost));
+            }
+            tracing::debug!(error = %lost, "the store's connection was lost while firing; trying again");
+            retrying = true;
+            tokio::time::sleep(backoff.next_wait().min(deadline - now)).await;
+        }
     }
 }

@@ -8,6 +8,7 @@ mod fire_in;
 mod follower;
 mod health;
 mod manage;
+mod retention;
 mod tasks;
 
 use std::sync::Arc;
@@ -70,6 +71,10 @@ struct Inner {
     max_hooks_per_owner: usize,
     max_payload: usize,
     secret_grace: Duration,
+    /// How long the delivery log is kept.
+    retention: Duration,
+    /// How long firing tries again after the store's connection was lost.
+    reconnect_within: Duration,
     index: Arc<SharedIndex>,
     wake: Arc<Notify>,
     observers: broadcast::Sender<Outcome>,

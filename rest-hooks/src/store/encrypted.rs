@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{Claim, Disable, Notice, QueueDepth, Store, StoreError};
+use super::{Claim, Disable, Notice, Purged, QueueDepth, Store, StoreError};
 use crate::error::{Error, Result};
 use crate::hook::{Hook, HookPatch};
 use crate::queue::{Attempt, Delivery, DeliveryFilter, HookChange, Outgoing, Recorded};
@@ -223,6 +223,19 @@ impl Store for EncryptedStore {
 
     async fn redeliver(&self, owner: &str, delivery_id: Uuid) -> Result<bool> {
         self.inner.redeliver(owner, delivery_id).await
+    }
+
+    async fn purge_deliveries(
+        &self,
+        after: Option<Uuid>,
+        before: i64,
+        limit: usize,
+    ) -> Result<Purged> {
+        self.inner.purge_deliveries(after, before, limit).await
+    }
+
+    async fn purge_idempotency_keys(&self, before: i64, limit: usize) -> Result<u64> {
+        self.inner.purge_idempotency_keys(before, limit).await
     }
 
     async fn queue_depth(&self, now: i64) -> Result<QueueDepth> {

@@ -144,6 +144,23 @@ pub trait Store: Send + Sync + 'static {
     /// hand; `false` when the owner has no such delivery, or it is pending already.
     async fn redeliver(&self, owner: &str, delivery_id: Uuid) -> Result<bool>;
 
+    /// Deletes deliveries fired before `before` (milliseconds; a delivery's
+    /// UUIDv7 id tells when) that are no longer pending, with their attempts:
+    /// delivered, failed, discarded, and held ones too (nobody released them in
+    /// time). At most `limit`, oldest first, after the delivery `after` when
+    /// given. A store that several processes share lets one of them purge at a
+    /// time: a batch of another process takes nothing meanwhile.
+    async fn purge_deliveries(
+        &self,
+        after: Option<Uuid>,
+        before: i64,
+        limit: usize,
+    ) -> Result<Purged>;
+
+    /// Forgets at most `limit` idempotency keys used before `before`
+    /// (milliseconds); how many.
+    async fn purge_idempotency_keys(&self, before: i64, limit: usize) -> Result<u64>;
+
     /// How many deliveries wait, in each state that matters to an operator, and
     /// since when the oldest due one has, at `now` (milliseconds).
     async fn queue_depth(&self, now: i64) -> Result<QueueDepth>;
@@ -170,6 +187,16 @@ pub struct QueueDepth {
     pub failed: u64,
     /// When the oldest due delivery came due (milliseconds), if one is.
     pub oldest_due_at: Option<i64>,
+}
+
+/// What one batch of [`Store::purge_deliveries`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// How many deliveries it deleted, with their attempts.
+    pub deleted: u64,
+    /// The newest delivery the batch took, for the next batch to go on after;
+    /// `None` when none was left to take (or another process purges).
+    pub last: Option<Uuid>,
 }
 
 /// What [`Store::insert_hook_once`] found of the key.

@@ -160,6 +160,14 @@ impl<'a> RecordPlan<'a> {
     }
 }
 
+/// The least id of a delivery fired at `before` (milliseconds): a UUIDv7 id
+/// starts with the time it was made, so the deliveries fired earlier are those
+/// with smaller ids, which a purge takes along the primary key.
+pub(super) fn fired_before(before: i64) -> Uuid {
+    let millis = u64::try_from(before).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid()
+}
+
 /// What a change to a hook does to its queued deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum HeldDeliveries {

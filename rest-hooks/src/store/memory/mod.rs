@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 mod state;
 
-use super::queue_rules::{HeldDeliveries, Leased, RecordPlan};
-use super::{Claim, Disable, QueueDepth, Store, StoreError};
+use super::queue_rules::{HeldDeliveries, Leased, RecordPlan, fired_before};
+use super::{Claim, Disable, Purged, QueueDepth, Store, StoreError};
 use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::{Error, Result};
 use crate::hook::{Hook, HookPatch};
@@ -312,6 +312,30 @@ impl Store for MemoryStore {
             }
         }
         Ok(depth)
+    }
+
+    async fn purge_deliveries(
+        &self,
+        after: Option<Uuid>,
+        before: i64,
+        limit: usize,
+    ) -> Result<Purged> {
+        Ok(self.state().purge(after, fired_before(before), limit))
+    }
+
+    async fn purge_idempotency_keys(&self, before: i64, limit: usize) -> Result<u64> {
+        let mut state = self.state();
+        let old: Vec<(String, String)> = state
+            .keys
+            .iter()
+            .filter(|(_, (_, _, made))| *made < before)
+            .map(|(key, _)| key.clone())
+            .take(limit)
+            .collect();
+        for key in &old {
+            state.keys.remove(key);
+        }
+        Ok(old.len() as u64)
     }
 
     async fn get_delivery(&self, owner: &str, id: Uuid) -> Result<Option<Delivery>> {

@@ -2,14 +2,15 @@
 //! its methods share.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::hook::Hook;
 use crate::queue::{Attempt, Delivery, DeliveryState, HookChange};
-use crate::store::Disable;
 use crate::store::queue_rules::HookSecrets;
+use crate::store::{Disable, Purged};
 
 #[derive(Debug, Default)]
 pub(super) struct State {
@@ -59,6 +60,27 @@ impl State {
         {
             q.due_at = due_at;
             self.due.insert((due_at, id));
+        }
+    }
+
+    /// Deletes at most `limit` deliveries that are no longer pending, after
+    /// `after` and before `bound`, oldest first, with their attempts.
+    pub(super) fn purge(&mut self, after: Option<Uuid>, bound: Uuid, limit: usize) -> Purged {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let doomed: BTreeSet<Uuid> = self
+            .deliveries
+            .range((start, Bound::Excluded(bound)))
+            .filter(|(_, q)| q.delivery.state != DeliveryState::Pending)
+            .map(|(&id, _)| id)
+            .take(limit)
+            .collect();
+        for id in &doomed {
+            self.deliveries.remove(id);
+        }
+        self.attempts.retain(|a| !doomed.contains(&a.delivery_id));
+        Purged {
+            deleted: doomed.len() as u64,
+            last: doomed.last().copied(),
         }
     }
 

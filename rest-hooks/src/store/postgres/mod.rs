@@ -162,6 +162,23 @@ impl PgStore {
         convert(rows)
     }
 
+    /// Whether this transaction holds the schema's purge lock, which one process
+    /// at a time takes for a batch: two that purged together would wait on each
+    /// other's rows.
+    async fn may_purge(&self, tx: &mut PgConnection) -> Result<bool> {
+        let locked = sqlx::query_scalar(
+            "SELECT pg_try_advisory_xact_lock(hashtext('rest_hooks_purge ' || current_schema()))",
+        )
+        .fetch_one(tx)
+        .await?;
+        Ok(locked)
+    }
+
+    /// Nothing: autovacuum makes the deleted rows' room reusable.
+    async fn purged(&self) -> Result<()> {
+        Ok(())
+    }
+
     async fn listen_for_notices(&self) -> Result<Option<mpsc::Receiver<Notice>>> {
         // A pool of its own, so that listening takes none of the store's
         // connections; two, so that a new connection can be made while a lost one

@@ -3,6 +3,7 @@
 //! caller's transaction, group commit, and the migrator.
 
 pub(super) mod group_commit;
+pub(super) mod retention;
 pub(super) mod rows;
 pub(super) mod writes;
 
@@ -54,7 +55,8 @@ pub trait WriteDeliveries: Send {
 /// parameters) written here once, and the rest handed to the backend's own
 /// methods (`enqueue_deliveries`, `lease_due`,
 /// `release_leased`, `record_batch`, `list_attempt_rows`, `listen_for_notices`,
-/// and `queued_again` after a redelivery). A macro rather than code generic over
+/// `queued_again` after a redelivery, and `may_purge` and `purged` around a
+/// batch of the purge). A macro rather than code generic over
 /// the database, so that each backend keeps its concrete types: `$read` and
 /// `$write` name its pools for reads and writes, `$conn` its connection type,
 /// `$json` what follows a parameter that is JSON text (a cast), `$lock` what
@@ -62,6 +64,7 @@ pub trait WriteDeliveries: Send {
 macro_rules! sql_store {
     ($store:ty, $conn:ty, read = $read:ident, write = $write:ident, json = $json:literal, lock = $lock:literal) => {
         $crate::store::sql::writes::hook_writes!($store, $conn, write = $write, json = $json, lock = $lock);
+        $crate::store::sql::retention::retention_writes!($store, write = $write);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
@@ -203,6 +206,19 @@ macro_rules! sql_store {
                     failed: count(row.3),
                     oldest_due_at: row.4,
                 })
+            }
+
+            async fn purge_deliveries(
+                &self,
+                after: Option<uuid::Uuid>,
+                before: i64,
+                limit: usize,
+            ) -> $crate::error::Result<$crate::store::Purged> {
+                self.purge_batch(after, before, limit).await
+            }
+
+            async fn purge_idempotency_keys(&self, before: i64, limit: usize) -> $crate::error::Result<u64> {
+                self.purge_keys(before, limit).await
             }
 
             async fn recover(

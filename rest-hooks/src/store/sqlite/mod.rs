@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use sqlx::SqliteConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use uuid::Uuid;
 
@@ -58,6 +59,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// Gives back at most 512 free pages (2 MiB) after each batch of the purge: about
+/// what a batch frees, so that the file shrinks as far as it was purged without
+/// holding the writer for long.
+const VACUUM_STEP: &str = "PRAGMA incremental_vacuum(512)";
+
 /// A [`Store`](super::Store) in a SQLite file.
 ///
 /// Writes go through one connection, so that they queue in the process instead of
@@ -89,7 +95,10 @@ impl SqliteStore {
     }
 
     async fn open_with(options: SqliteConnectOptions) -> Result<Self> {
+        // Set when the file is created (an existing one keeps its own setting):
+        // pages freed by the purge can then be given back.
         let options = options
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
@@ -161,6 +170,20 @@ impl SqliteStore {
 
     async fn listen_for_notices(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>> {
         Ok(None)
+    }
+
+    /// Always: the file is this process's alone.
+    async fn may_purge(&self, _: &mut SqliteConnection) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// Gives pages that the purge freed back to the file system, a few at a time
+    /// (a file created with `auto_vacuum = INCREMENTAL`; in an older one, SQLite
+    /// reuses them for new rows instead).
+    async fn purged(&self) -> Result<()> {
+        sqlx::query(VACUUM_STEP).execute(&self.writer).await?;
+        self.wrote();
+        Ok(())
     }
 
     async fn enqueue_deliveries(&self, deliveries: Vec<Delivery>) -> Result<()> {

@@ -1,0 +1,92 @@
+//! Retention: the delivery log is kept for a period, then deleted by a background
+//! task in small batches, so that the store stops growing and firing never waits
+//! long behind the deletes.
+//!
+//! The rules: a delivery fired longer ago than the retention is deleted with its
+//! attempts once it is no longer pending (delivered, failed, discarded, or held
+//! for a hook nobody enabled again in time); a pending one stays until it ends.
+//! Idempotency keys go once their window has passed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::Hooks;
+use crate::clock::{duration_millis, millis, now_millis};
+use crate::delivery::Stop;
+use crate::error::Result;
+use crate::store::Store;
+
+/// How many deliveries one statement deletes at most.
+const BATCH: usize = 1000;
+
+/// The pause after each batch: whatever waited for the store behind it goes
+/// first.
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// The task that purges one store every `interval`.
+pub(super) struct Purger {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) retention: Duration,
+    pub(super) interval: Duration,
+}
+
+impl Purger {
+    /// Purges now, and then every interval, until `stop` says so. A purge that
+    /// fails is logged and tried again at the next interval.
+    pub(super) async fn run(self, mut stop: Stop) {
+        loop {
+            tokio::select! {
+                purged = purge(&*self.store, self.retention) => {
+                    if let Err(error) = purged {
+                        tracing::warn!(%error, "could not purge the delivery log; will try again");
+                    }
+                }
+                _ = stop.wait_for(Option::is_some) => return,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.interval) => {}
+                _ = stop.wait_for(Option::is_some) => return,
+            }
+        }
+    }
+}
+
+impl Hooks {
+    /// Deletes now what the retention no longer keeps (see
+    /// [`HooksBuilder::retention`](super::HooksBuilder::retention)), as the
+    /// background task does every purge interval; how many deliveries were
+    /// deleted. On a store that several processes share, one purges at a time:
+    /// this deletes nothing while another process purges.
+    pub async fn purge_now(&self) -> Result<u64> {
+        purge(&*self.inner.store, self.inner.retention).await
+    }
+}
+
+/// Deletes, batch by batch, the deliveries older than `retention` that are no
+/// longer pending, and the idempotency keys older than their window.
+async fn purge(store: &dyn Store, retention: Duration) -> Result<u64> {
+    let now = now_millis();
+    let before = now.saturating_sub(duration_millis(retention));
+    let mut after = None;
+    let mut deleted = 0;
+    loop {
+        let batch = store.purge_deliveries(after, before, BATCH).await?;
+        deleted += batch.deleted;
+        metrics::counter!("rest_hooks_purged_deliveries_total").increment(batch.deleted);
+        match batch.last {
+            Some(last) => after = Some(last),
+            None => break,
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
+    let keys_before = millis(OffsetDateTime::now_utc() - Hooks::IDEMPOTENCY_WINDOW);
+    while store.purge_idempotency_keys(keys_before, BATCH).await? == BATCH as u64 {
+        tokio::time::sleep(PAUSE).await;
+    }
+    if deleted > 0 {
+        tracing::debug!(deleted, "purged the delivery log");
+    }
+    Ok(deleted)
+}
