@@ -18,8 +18,10 @@ use crate::delivery::Stop;
 use crate::error::Result;
 use crate::store::Store;
 
-/// How many deliveries one statement deletes at most.
-const BATCH: usize = 1000;
+/// How many deliveries one statement deletes at most: on SQLite, whose one writer
+/// firing waits behind, a batch of 500 held it about 9 ms in `purge_latency`
+/// (1,000: 15 ms; 250: 6 ms, at half the speed).
+const BATCH: usize = 500;
 
 /// The pause after each batch: whatever waited for the store behind it goes
 /// first.

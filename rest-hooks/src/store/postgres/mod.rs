@@ -5,6 +5,8 @@
 mod notices;
 mod queue;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::PgConnection;
@@ -55,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "test deliveries",
         include_str!("migrations/0009_test_deliveries.sql"),
     ),
+    (
+        10,
+        "stuck indexes",
+        include_str!("migrations/0010_stuck_indexes.sql"),
+    ),
 ];
 
 /// A [`Store`](super::Store) in PostgreSQL, which several processes (on several hosts) can
@@ -70,6 +77,8 @@ pub struct PgStore {
     queued: mpsc::Sender<()>,
     /// Writes the deliveries queued while it is busy together.
     queue: GroupCommit,
+    /// Deliveries purged since the tables were last vacuumed (see `purged`).
+    purged_since_vacuum: Arc<AtomicU64>,
 }
 
 impl PgStore {
@@ -115,6 +124,7 @@ impl PgStore {
             pool,
             channel,
             queued,
+            purged_since_vacuum: Arc::default(),
         })
     }
 
@@ -130,6 +140,10 @@ impl PgStore {
         &self.pool
     }
 }
+
+/// The fewest purged deliveries after which a store vacuums where autovacuum is
+/// off.
+const VACUUM_AFTER: u64 = 10_000;
 
 /// How long a pooled connection may sit idle before it is tested before use.
 const IDLE_BEFORE_TEST: Duration = Duration::from_millis(100);
@@ -174,8 +188,36 @@ impl PgStore {
         Ok(locked)
     }
 
-    /// Nothing: autovacuum makes the deleted rows' room reusable.
-    async fn purged(&self) -> Result<()> {
+    /// Makes the room of deleted rows reusable where the server's autovacuum,
+    /// which does so by default, is off: once a tenth of the deliveries (at least
+    /// [`VACUUM_AFTER`]) were purged since the last time, vacuums the two tables.
+    /// A vacuum that fails (the tables are not this user's, say) is logged, and
+    /// the purge goes on.
+    async fn purged(&self, deleted: u64) -> Result<()> {
+        let since = self
+            .purged_since_vacuum
+            .fetch_add(deleted, Ordering::Relaxed)
+            + deleted;
+        if since < VACUUM_AFTER {
+            return Ok(());
+        }
+        let (autovacuum, rows): (bool, f32) = sqlx::query_as(
+            "SELECT current_setting('autovacuum') = 'on', reltuples FROM pg_class
+             WHERE oid = 'rest_hooks_deliveries'::regclass",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if !autovacuum && (since as f32) < rows / 10.0 {
+            return Ok(());
+        }
+        self.purged_since_vacuum.store(0, Ordering::Relaxed);
+        if !autovacuum
+            && let Err(error) = sqlx::query("VACUUM rest_hooks_deliveries, rest_hooks_attempts")
+                .execute(&self.pool)
+                .await
+        {
+            tracing::warn!(%error, "autovacuum is off, and the purged tables could not be vacuumed");
+        }
         Ok(())
     }
 

@@ -186,14 +186,18 @@ macro_rules! sql_store {
 
             async fn queue_depth(&self, now: i64) -> $crate::error::Result<$crate::store::QueueDepth> {
                 // Leases that ran out count as due: another worker takes them next.
+                // Each count along a partial index of its own (pending, held,
+                // failed), so that a check never reads the whole log.
                 let row: (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
                     "SELECT
-                         SUM(CASE WHEN state = 'pending' AND due_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) THEN 1 ELSE 0 END),
-                         SUM(CASE WHEN state = 'pending' AND leased_until > $1 THEN 1 ELSE 0 END),
-                         SUM(CASE WHEN state = 'held' THEN 1 ELSE 0 END),
-                         SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END),
-                         MIN(CASE WHEN state = 'pending' AND due_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) THEN due_at END)
-                     FROM rest_hooks_deliveries",
+                         (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'pending'
+                          AND due_at <= $1 AND (leased_until IS NULL OR leased_until <= $1)),
+                         (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'pending'
+                          AND leased_until > $1),
+                         (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'held'),
+                         (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'failed'),
+                         (SELECT MIN(due_at) FROM rest_hooks_deliveries WHERE state = 'pending'
+                          AND due_at <= $1 AND (leased_until IS NULL OR leased_until <= $1))",
                 )
                 .bind(now)
                 .fetch_one(&self.$read)

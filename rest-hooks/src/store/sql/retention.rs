@@ -61,7 +61,7 @@ macro_rules! retention_writes {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                self.purged().await?;
+                self.purged(deleted).await?;
                 Ok($crate::store::Purged {
                     deleted,
                     last: Some($crate::store::sql::rows::parse_id(&last)?),

@@ -57,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "test deliveries",
         include_str!("migrations/0008_test_deliveries.sql"),
     ),
+    (
+        9,
+        "stuck indexes",
+        include_str!("migrations/0009_stuck_indexes.sql"),
+    ),
 ];
 
 /// Gives back at most 512 free pages (2 MiB) after each batch of the purge: about
@@ -180,7 +185,7 @@ impl SqliteStore {
     /// Gives pages that the purge freed back to the file system, a few at a time
     /// (a file created with `auto_vacuum = INCREMENTAL`; in an older one, SQLite
     /// reuses them for new rows instead).
-    async fn purged(&self) -> Result<()> {
+    async fn purged(&self, _deleted: u64) -> Result<()> {
         sqlx::query(VACUUM_STEP).execute(&self.writer).await?;
         self.wrote();
         Ok(())
