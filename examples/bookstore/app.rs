@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use rest_hooks::api::BearerKeys;
+use rest_hooks::portal::Portal;
 use rest_hooks::store::{PgStore, SqliteStore};
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{Audience, HookModel, Hooks};
@@ -87,7 +88,17 @@ pub async fn serve_until_stopped(
     let hooks = bookstore_hooks(out, database_url.as_deref(), &dir).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let api = format!("http://{}", listener.local_addr()?);
-    let app = rest_hooks::api::router(hooks.clone(), keys());
+    // The owners' portal beside the API, signing its links with a key of this
+    // run (an application keeps its own, so that links outlive a restart).
+    let mut portal_key = [0; 32];
+    getrandom::fill(&mut portal_key).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let portal = Portal::new(hooks.clone(), portal_key).mounted_at("/portal");
+    let day = Duration::from_secs(24 * 3600);
+    let links = [
+        ("ann", portal.link("ann", day)),
+        ("bob", portal.link("bob", day)),
+    ];
+    let app = rest_hooks::api::router(hooks.clone(), keys()).merge(portal.router());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let (receiver, mut inbox) = start_receiver().await?;
     // What arrives is taken and dropped: the receiver only answers 200.
@@ -96,6 +107,9 @@ pub async fn serve_until_stopped(
     writeln!(out, "OpenAPI document: {api}/openapi.json")?;
     writeln!(out, "receiver: {receiver}/<any path>")?;
     writeln!(out, "API keys: ann-key (owner ann), bob-key (owner bob)")?;
+    for (owner, link) in links {
+        writeln!(out, "portal for {owner} (for 24 hours): {api}{link}")?;
+    }
     writeln!(
         out,
         "try: curl -H 'Authorization: Bearer ann-key' {api}/events"

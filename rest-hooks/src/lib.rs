@@ -54,6 +54,9 @@ mod hooks;
 mod index;
 mod model;
 mod payload_schema;
+#[cfg(feature = "portal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "portal")))]
+pub mod portal;
 mod queue;
 mod registry;
 pub mod store;

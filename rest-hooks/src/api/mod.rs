@@ -24,7 +24,7 @@ mod deliveries;
 mod extract;
 mod hooks;
 mod openapi;
-mod problem;
+pub(crate) mod problem;
 mod views;
 
 pub use openapi::openapi;

@@ -12,7 +12,7 @@ use crate::error::Error;
 
 /// An RFC 9457 problem.
 #[derive(Debug)]
-pub(super) struct Problem {
+pub(crate) struct Problem {
     status: StatusCode,
     kind: &'static str,
     detail: String,
@@ -30,6 +30,16 @@ impl Problem {
     /// 404 for what does not exist, or is another owner's.
     pub(super) fn not_found() -> Self {
         Problem::new(StatusCode::NOT_FOUND, "not-found", "no such resource")
+    }
+
+    /// The status it answers with.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What went wrong, for a person.
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
     }
 
     /// 400 for a query the API does not take.
