@@ -625,4 +625,47 @@ mod over_http {
         let hooks = served.hooks.list_hooks("ann", None, 10).await.unwrap();
         assert!(!hooks[0].active);
     }
+
+    #[tokio::test]
+    async fn mounted_at_the_root_it_leaves_the_rest_to_the_application() {
+        let hooks = Hooks::builder(&EVENTS, rest_hooks::store::MemoryStore::new())
+            .concurrency(0)
+            .build()
+            .await
+            .unwrap();
+        let nested = Portal::new(hooks.clone(), [9; 32]).mounted_at("portal/");
+        assert!(
+            nested
+                .link("ann", Duration::from_secs(60))
+                .starts_with("/portal/login/")
+        );
+        let portal = Portal::new(hooks, [9; 32])
+            .mounted_at("/")
+            .secure_cookies(true);
+        let link = portal.link("ann", Duration::from_secs(600));
+        assert!(link.starts_with("/login/"), "{link}");
+        let app = axum::Router::new()
+            .fallback(|| async { (axum::http::StatusCode::IM_A_TEAPOT, "the application's own") })
+            .merge(portal.router());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+
+        let opened = client.get(format!("{base}{link}")).send().await.unwrap();
+        let cookie = opened.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(cookie.contains("; Path=/;"), "{cookie}");
+        assert!(cookie.ends_with("; Secure"), "{cookie}");
+        let session = cookie.split(';').next().unwrap();
+        let hooks_page = client
+            .get(format!("{base}/"))
+            .header(COOKIE, session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(hooks_page.status(), StatusCode::OK);
+        assert!(hooks_page.text().await.unwrap().contains("Your hooks"));
+        let elsewhere = client.get(format!("{base}/nowhere")).send().await.unwrap();
+        assert_eq!(elsewhere.status(), StatusCode::IM_A_TEAPOT);
+    }
 }

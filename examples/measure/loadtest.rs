@@ -6,6 +6,7 @@
 //! cargo run --release --example loadtest -- --store postgres --database-url postgres://postgres@127.0.0.1/test \
 //!     --events 20000 --hooks 10 --concurrency 64
 //! cargo run --release --example loadtest -- --store sqlite --events 100000 --hooks 10 --receiver-down --seconds 30
+//! cargo run --release --example loadtest -- --store sqlite --rate 500 --seconds 30 --hooks 10 --concurrency 64
 //! ```
 //!
 //! Starts a receiver on loopback (axum on hyper, counting and answering 200),
@@ -15,6 +16,12 @@
 //! POST loop of the same body at the same concurrency. It prints p50/p99
 //! fire-to-receipt latency, peak RSS, and last the line
 //! `loadtest store=<s> deliveries_per_s=<x> limit_per_s=<y> ratio=<x/y> p99_ms=<z>`.
+//!
+//! With `--rate R --seconds S` (an open loop), it fires R events a second on a
+//! fixed schedule for S seconds, whether or not earlier ones were delivered, and
+//! prints fire-to-receipt p50, p99 and p99.9, the deliveries behind when firing
+//! stopped, and last `loadtest-rate store=<s> rate=<events/s>
+//! achieved=<events/s> p50_ms=<x> p99_ms=<y> p999_ms=<z>`.
 //!
 //! With `--receiver-down`, the hooks point at a port nothing listens on: it fires
 //! N×K deliveries into the queue, lets the engine work on the backlog for
@@ -112,6 +119,19 @@ async fn main() {
     for k in 0..hook_count {
         let new = NewHook::new("load", "order.placed", format!("{target}/in/{k}"));
         hooks.subscribe(new).await.expect("subscribe");
+    }
+
+    if let Some(rate) = arg("--rate") {
+        let rate: u32 = rate
+            .parse()
+            .ok()
+            .filter(|&r| r > 0)
+            .unwrap_or_else(|| usage("--rate must be a number of events a second, at least 1"));
+        let seconds: u64 = arg_or("--seconds", 30);
+        at_rate(&store, &hooks, &receiver, rate, seconds, hook_count).await;
+        hooks.shutdown(Duration::from_secs(5)).await;
+        drop_schema(schema).await;
+        return;
     }
 
     let expected = events * hook_count;
@@ -237,6 +257,64 @@ async fn fire_all(hooks: &Hooks, events: u64, firers: u64) {
     for task in tasks {
         task.await.expect("a firing task");
     }
+}
+
+/// The open loop: fires `rate` events a second on a fixed schedule for
+/// `seconds`, each from a task of its own, whether or not earlier ones were
+/// delivered; then waits (up to a minute) for the deliveries still behind, and
+/// prints fire-to-receipt p50, p99 and p99.9.
+async fn at_rate(
+    store: &str,
+    hooks: &Hooks,
+    receiver: &CountingReceiver,
+    rate: u32,
+    seconds: u64,
+    hook_count: u64,
+) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1) / rate);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let end = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let mut fired = 0u64;
+    let mut firing = tokio::task::JoinSet::new();
+    while ticks.tick().await < end {
+        let hooks = hooks.clone();
+        let id = fired;
+        firing.spawn(async move {
+            let order = Order {
+                id,
+                fired_us: now_us(),
+                owner: "load".into(),
+                items: ["book", "pen", "lamp"],
+            };
+            hooks.created(&order).await.expect("fire");
+        });
+        fired += 1;
+        while firing.try_join_next().is_some() {}
+    }
+    firing.join_all().await;
+    let achieved = fired as f64 / started.elapsed().as_secs_f64();
+    let expected = fired * hook_count;
+    let behind = expected.saturating_sub(receiver.counts().0);
+    let drain = Instant::now();
+    while receiver.counts().0 < expected && drain.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let latencies = receiver.latencies_us();
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len().saturating_sub(1)) as f64 * p) as usize)
+            .map_or(0.0, |&us| us as f64 / 1000.0)
+    };
+    let (p50, p99, p999) = (percentile(0.50), percentile(0.99), percentile(0.999));
+    println!(
+        "fired {fired} events ({expected} deliveries) at {achieved:.0}/s for {seconds} s; {behind} deliveries behind when firing stopped, {} never arrived",
+        expected.saturating_sub(receiver.counts().0)
+    );
+    println!("fire-to-receipt p50 {p50:.1} ms, p99 {p99:.1} ms, p99.9 {p999:.1} ms");
+    println!(
+        "loadtest-rate store={store} rate={rate} achieved={achieved:.0} p50_ms={p50:.2} p99_ms={p99:.2} p999_ms={p999:.2}"
+    );
 }
 
 /// Requests per second of a plain reqwest POST loop of a delivery's body and

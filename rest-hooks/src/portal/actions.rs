@@ -50,6 +50,26 @@ impl Refused {
     }
 }
 
+/// The reason, with its causes, of an error the owner can mend by changing what
+/// they entered (the API's 422s); any other error as it was.
+fn mendable(error: crate::Error) -> Result<String, crate::Error> {
+    let mendable = matches!(
+        error,
+        crate::Error::UnknownEvent(_)
+            | crate::Error::InvalidTarget { .. }
+            | crate::Error::TargetNotAllowed { .. }
+            | crate::Error::QuotaExceeded { .. }
+            | crate::Error::TargetNotConfirmed { .. }
+    );
+    if mendable {
+        Ok(crate::api::problem::Problem::from(error)
+            .detail()
+            .to_owned())
+    } else {
+        Err(error)
+    }
+}
+
 /// Whether the form carries this session's CSRF token.
 fn checked(
     portal: &Portal,
@@ -97,14 +117,17 @@ pub(super) async fn subscribe(
     let new = NewHook::new(viewer.owner.clone(), event, target);
     match portal.hooks.subscribe(new).await {
         Ok(hook) => pages::secret_page(&portal, &viewer, &hook, "Subscribed"),
-        Err(error) => {
-            let entered = Entered {
-                event,
-                target,
-                error: Some(format!("Could not subscribe: {error}")),
-            };
-            pages::hooks_page(&portal, &viewer, None, entered).await
-        }
+        Err(error) => match mendable(error) {
+            Ok(reason) => {
+                let entered = Entered {
+                    event,
+                    target,
+                    error: Some(format!("Could not subscribe: {reason}")),
+                };
+                pages::hooks_page(&portal, &viewer, None, entered).await
+            }
+            Err(error) => pages::failure(&portal, error),
+        },
     }
 }
 
@@ -144,19 +167,21 @@ pub(super) async fn change_target(
     let patch = HookPatch::new().target(target);
     match portal.hooks.update_hook(&viewer.owner, id, patch).await {
         Ok(_) => back_to(&portal, &format!("/hooks/{id}?done=target")),
-        Err(crate::Error::HookNotFound(_)) => pages::not_found(&portal),
-        Err(error) => {
-            let error = format!("Could not change the target: {error}");
-            pages::hook_page(
-                &portal,
-                &viewer,
-                id,
-                &HashMap::new(),
-                None,
-                Some((error, target)),
-            )
-            .await
-        }
+        Err(error) => match mendable(error) {
+            Ok(reason) => {
+                let error = format!("Could not change the target: {reason}");
+                pages::hook_page(
+                    &portal,
+                    &viewer,
+                    id,
+                    &HashMap::new(),
+                    None,
+                    Some((error, target)),
+                )
+                .await
+            }
+            Err(error) => pages::failure(&portal, error),
+        },
     }
 }
 

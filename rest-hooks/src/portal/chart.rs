@@ -52,6 +52,14 @@ impl Activity {
         let busiest = self.hours.iter().map(|h| h.1).max().unwrap_or(0).max(1);
         let summary = match all {
             0 => "no deliveries in the last 24 hours".to_owned(),
+            1 => format!(
+                "1 delivery in the last 24 hours, {}",
+                if delivered == 1 {
+                    "delivered"
+                } else {
+                    "not delivered"
+                }
+            ),
             _ => format!(
                 "{all} deliveries in the last 24 hours, {}% delivered",
                 u64::from(delivered) * 100 / u64::from(all)

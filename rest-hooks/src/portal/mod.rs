@@ -66,6 +66,9 @@ pub struct Portal {
     signer: Signer,
     mount: String,
     session: Duration,
+    /// Whether the session cookie is `Secure`; `None`: when the request came
+    /// over https, as `X-Forwarded-Proto` says.
+    secure: Option<bool>,
     resolver: Option<Box<dyn OwnerResolver>>,
 }
 
@@ -83,14 +86,29 @@ impl Portal {
             signer: Signer::new(key),
             mount: "/portal".into(),
             session: Self::DEFAULT_SESSION,
+            secure: None,
             resolver: None,
         }
     }
 
-    /// Where the router serves the portal: `/portal` by default, `""` for the
-    /// root. Links and every page's links are under it.
+    /// Where the router serves the portal: `/portal` by default, `""` or `/`
+    /// for the root. Links and every page's links are under it.
     pub fn mounted_at(mut self, path: &str) -> Self {
-        self.mount = path.trim_end_matches('/').to_owned();
+        let path = path.trim_matches('/');
+        self.mount = if path.is_empty() {
+            String::new()
+        } else {
+            format!("/{path}")
+        };
+        self
+    }
+
+    /// Whether the session cookie is marked `Secure` (sent over https only).
+    /// Default: when the request that opened the link came over https as the
+    /// proxy in front says (`X-Forwarded-Proto: https`); set it to `true` when
+    /// the application serves https itself.
+    pub fn secure_cookies(mut self, secure: bool) -> Self {
+        self.secure = Some(secure);
         self
     }
 
@@ -103,13 +121,17 @@ impl Portal {
 
     /// Lets in, without a link, the owner that the application's resolver finds
     /// for a request (its own login cookie, say), as the management API does.
+    /// The resolver goes first: a portal session of another owner (opened by
+    /// someone else's link) does not override it.
     pub fn resolver(mut self, resolver: impl OwnerResolver) -> Self {
         self.resolver = Some(Box::new(resolver));
         self
     }
 
     /// A link (a path under the mount) that lets `owner` in until `ttl` has
-    /// passed, to hand to that owner: `/portal/login/<signed token>`.
+    /// passed, to hand to that owner: `/portal/login/<signed token>`. Whoever
+    /// holds it gets in, as often as they like, until it expires; keep `ttl`
+    /// short, and change the key to revoke every link at once.
     pub fn link(&self, owner: &str, ttl: Duration) -> String {
         let expires = expiry(ttl);
         let token = self.signer.sign(Kind::Link, owner, expires);
@@ -121,7 +143,7 @@ impl Portal {
     pub fn router(self) -> Router {
         let mount = self.home();
         let state = Arc::new(self);
-        let pages = Router::new()
+        let pages: Router<Arc<Portal>> = Router::new()
             .route("/", get(pages::hooks).post(actions::subscribe))
             .route("/login/{token}", get(login))
             .route("/portal.css", get(stylesheet))
@@ -141,8 +163,14 @@ impl Portal {
                 "/hooks/{id}/delete",
                 get(pages::confirm_delete).post(actions::delete),
             )
-            .route("/deliveries/{id}/redeliver", post(actions::redeliver))
-            .fallback(not_found)
+            .route("/deliveries/{id}/redeliver", post(actions::redeliver));
+        // At the root the application's own fallback answers the rest.
+        let pages = if mount == "/" {
+            pages
+        } else {
+            pages.fallback(not_found)
+        };
+        let pages = pages
             .layer(DefaultBodyLimit::max(MAX_FORM))
             .layer(axum::middleware::map_response(secure_headers))
             .with_state(state);
@@ -181,16 +209,29 @@ type State = axum::extract::State<Arc<Portal>>;
 /// Who is looking: the owner, and the CSRF token of their forms.
 pub(super) struct Viewer {
     owner: String,
-    /// What the CSRF token is bound to.
+    /// What the CSRF token is bound to: the session token, or for an owner the
+    /// resolver found, the owner and the day.
     session: String,
+    /// What it was bound to the day before, for a resolved owner's forms
+    /// loaded before midnight.
+    yesterday: Option<String>,
     csrf: String,
 }
 
 impl Viewer {
     /// Whether a form's token is this session's.
     fn posted(&self, portal: &Portal, token: Option<&str>) -> bool {
-        token.is_some_and(|t| portal.signer.csrf_matches(&self.session, t))
+        token.is_some_and(|t| {
+            std::iter::once(&self.session)
+                .chain(&self.yesterday)
+                .any(|session| portal.signer.csrf_matches(session, t))
+        })
     }
+}
+
+/// What a resolved owner's CSRF tokens are bound to on day `day` (Unix days).
+fn resolved_session(owner: &str, day: i64) -> String {
+    format!("resolved\n{day}\n{owner}")
 }
 
 impl FromRequestParts<Arc<Portal>> for Viewer {
@@ -200,22 +241,27 @@ impl FromRequestParts<Arc<Portal>> for Viewer {
         parts: &mut Parts,
         portal: &Arc<Portal>,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(resolver) = &portal.resolver
+            && let Some(owner) = resolver.owner(parts).await
+        {
+            let day = OffsetDateTime::now_utc()
+                .unix_timestamp()
+                .div_euclid(86_400);
+            let session = resolved_session(&owner, day);
+            return Ok(Viewer {
+                csrf: portal.signer.csrf(&session),
+                yesterday: Some(resolved_session(&owner, day - 1)),
+                session,
+                owner,
+            });
+        }
         let session = cookie(&parts.headers, COOKIE)
             .and_then(|token| Some((portal.signer.verify(Kind::Session, token)?, token)));
         if let Some((owner, token)) = session {
             return Ok(Viewer {
                 csrf: portal.signer.csrf(token),
                 session: token.to_owned(),
-                owner,
-            });
-        }
-        if let Some(resolver) = &portal.resolver
-            && let Some(owner) = resolver.owner(parts).await
-        {
-            let session = format!("resolved\n{owner}");
-            return Ok(Viewer {
-                csrf: portal.signer.csrf(&session),
-                session,
+                yesterday: None,
                 owner,
             });
         }
@@ -241,12 +287,18 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         })
 }
 
-/// Whether the request came over https (directly, or as a proxy in front says).
+async fn not_found(axum::extract::State(portal): State) -> Response {
+    pages::not_found(&portal)
+}
+
+/// Whether the request came over https, as the proxy in front says (the first
+/// of a chain of them, the one the browser spoke to).
 fn over_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+        .and_then(|protos| protos.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 /// `GET /login/{token}`: a valid link sets the session cookie and goes on to the
@@ -272,13 +324,16 @@ async fn login(
         portal.home(),
         portal.session.as_secs()
     );
-    if over_https(&request_headers) {
+    if portal
+        .secure
+        .unwrap_or_else(|| over_https(&request_headers))
+    {
         cookie.push_str("; Secure");
     }
     // A page that goes on by itself rather than a redirect: a SameSite=Strict
     // cookie set in answer to a link followed from another site is not sent
     // along a redirect of that same navigation.
-    let mut response = pages::signed_in(&portal).into_response();
+    let mut response = pages::signed_in(&portal, &owner).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
@@ -293,10 +348,6 @@ async fn stylesheet() -> impl IntoResponse {
         ],
         include_str!("portal.css"),
     )
-}
-
-async fn not_found(axum::extract::State(portal): State) -> Response {
-    pages::not_found(&portal)
 }
 
 /// What every answer of the portal carries: nothing but its own resources, no

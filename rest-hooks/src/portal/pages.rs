@@ -103,7 +103,7 @@ pub(super) fn failure(portal: &Portal, error: Error) -> Response {
 }
 
 /// The page a link opens once its cookie is set: it goes on to the hooks.
-pub(super) fn signed_in(portal: &Portal) -> Markup {
+pub(super) fn signed_in(portal: &Portal, owner: &str) -> Markup {
     let next = portal.home();
     html! {
         (DOCTYPE)
@@ -114,7 +114,7 @@ pub(super) fn signed_in(portal: &Portal) -> Markup {
                 title { "Signed in · Webhooks" }
                 link rel="stylesheet" href=(portal.path("/portal.css"));
             }
-            body { main { p { "Signed in. " a href=(next) { "Go to your hooks" } } } }
+            body { main { p { "Signed in as " strong { (owner) } ". " a href=(next) { "Go to the hooks" } } } }
         }
     }
 }
@@ -234,7 +234,10 @@ pub(super) async fn hooks_page(
                 .map(|d| d.first().map(|d| d.created_at)),
         };
         match (recent, last) {
-            (Ok(recent), Ok(last)) => rows.push((hook, Activity::of(&recent, now), last)),
+            (Ok(recent), Ok(last)) => {
+                let capped = recent.len() == CHART_LIMIT;
+                rows.push((hook, Activity::of(&recent, now), capped, last));
+            }
             (Err(error), _) | (_, Err(error)) => return failure(portal, error),
         }
     }
@@ -248,7 +251,7 @@ pub(super) async fn hooks_page(
         @if let Some(done) = done { p class="notice" { (done) } }
         @if rows.is_empty() { p { "No hooks yet: subscribe one below." } }
         div class="hooks" {
-            @for (hook, activity, last) in &rows {
+            @for (hook, activity, capped, last) in &rows {
                 section class="card hook" {
                     div class="hook-head" {
                         a href=(portal.path(&format!("/hooks/{}", hook.id))) { strong { (hook.event) } }
@@ -256,6 +259,9 @@ pub(super) async fn hooks_page(
                     }
                     div class="target" { (hook.target) }
                     div { (activity.chart()) }
+                    @if *capped {
+                        div class="muted" { "The chart counts the newest " (CHART_LIMIT) " deliveries of the day only." }
+                    }
                     div class="muted" {
                         "Last delivery: "
                         @match last { Some(at) => (time(*at)), None => "none yet" }
