@@ -616,10 +616,26 @@ mod over_http {
         }
         assert_eq!(
             served.hooks.list_hooks("ann", None, 10).await.unwrap(),
-            [hook]
+            [hook.clone()]
         );
 
-        // With its token, the same form works.
+        // With its token, the same forms work.
+        let an_hour_ago = (time::OffsetDateTime::now_utc() - time::Duration::hours(1))
+            .format(
+                &time::format_description::parse_borrowed::<2>(
+                    "[year]-[month]-[day]T[hour]:[minute]",
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        let recover = served
+            .post(
+                &cookie,
+                &format!("/hooks/{}/recover", hook.id),
+                &[("csrf", &csrf), ("since", &an_hour_ago)],
+            )
+            .await;
+        assert_eq!(recover.status(), StatusCode::SEE_OTHER);
         let paused = served.post(&cookie, &pause, &[("csrf", &csrf)]).await;
         assert_eq!(paused.status(), StatusCode::SEE_OTHER);
         let hooks = served.hooks.list_hooks("ann", None, 10).await.unwrap();
