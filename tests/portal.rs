@@ -616,7 +616,7 @@ mod over_http {
         }
         assert_eq!(
             served.hooks.list_hooks("ann", None, 10).await.unwrap(),
-            [hook.clone()]
+            std::slice::from_ref(&hook)
         );
 
         // With its token, the same forms work.
