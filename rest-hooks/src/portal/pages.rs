@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use super::actions::PathId;
 use super::chart::Activity;
 use super::{Portal, State, Viewer};
 use crate::api::problem::Problem;
@@ -299,12 +300,9 @@ pub(super) async fn hooks_page(
 pub(super) async fn hook(
     axum::extract::State(portal): State,
     viewer: Viewer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let Ok(id) = id.parse::<Uuid>() else {
-        return not_found(&portal);
-    };
     let done = query.get("done").and_then(|d| done_message(d));
     hook_page(&portal, &viewer, id, &query, done, None).await
 }
@@ -500,11 +498,8 @@ pub(super) async fn events(axum::extract::State(portal): State, viewer: Viewer) 
 pub(super) async fn confirm_delete(
     axum::extract::State(portal): State,
     viewer: Viewer,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Response {
-    let Ok(id) = id.parse::<Uuid>() else {
-        return not_found(&portal);
-    };
     let hook = match portal.hooks.get_hook(&viewer.owner, id).await {
         Ok(hook) => hook,
         Err(error) => return failure(&portal, error),
