@@ -111,7 +111,18 @@ pub struct HookInfo<'a> {
     pub target: &'a str,
 }
 
-impl HookInfo<'_> {
+impl<'a> HookInfo<'a> {
+    /// A hook of `event` that stands for any: the nil id and an example target,
+    /// for the examples of the event catalog.
+    #[cfg(feature = "axum")]
+    pub(crate) fn placeholder(event: &'a str) -> Self {
+        Self {
+            id: "00000000-0000-0000-0000-000000000000",
+            event,
+            target: "https://example.com/your-endpoint",
+        }
+    }
+
     /// The default payload: `{"hook": {"id", "event", "target"}, "data": data}`.
     ///
     /// It is what models send unless they override [`HookModel::payload`], and

@@ -210,11 +210,7 @@ pub(super) async fn list_events(State(api): State<Arc<Api>>, Owner(_): Owner) ->
         .events()
         .iter()
         .map(|e| {
-            let example_hook = HookInfo {
-                id: "00000000-0000-0000-0000-000000000000",
-                event: e.name,
-                target: "https://example.com/your-endpoint",
-            };
+            let example_hook = HookInfo::placeholder(e.name);
             EventView {
                 name: e.name,
                 raw: e.is_raw(),

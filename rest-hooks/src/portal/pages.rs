@@ -154,30 +154,8 @@ fn hook_state(hook: &Hook) -> Markup {
 }
 
 fn delivery_state(state: DeliveryState) -> Markup {
-    let name = state_name(state);
+    let name = state.as_str();
     html! { span class=(format!("state state-{name}")) { (name) } }
-}
-
-fn state_name(state: DeliveryState) -> &'static str {
-    match state {
-        DeliveryState::Pending => "pending",
-        DeliveryState::Delivered => "delivered",
-        DeliveryState::Failed => "failed",
-        DeliveryState::Held => "held",
-        DeliveryState::Discarded => "discarded",
-    }
-}
-
-fn parse_state(name: &str) -> Option<DeliveryState> {
-    [
-        DeliveryState::Pending,
-        DeliveryState::Delivered,
-        DeliveryState::Failed,
-        DeliveryState::Held,
-        DeliveryState::Discarded,
-    ]
-    .into_iter()
-    .find(|s| state_name(*s) == name)
 }
 
 fn attempt_result(result: &AttemptResult) -> String {
@@ -321,7 +299,7 @@ pub(super) async fn hook_page(
         Ok(hook) => hook,
         Err(error) => return failure(portal, error),
     };
-    let state = query.get("state").and_then(|s| parse_state(s));
+    let state = query.get("state").and_then(|s| DeliveryState::from_name(s));
     let before = query.get("before").and_then(|b| b.parse::<Uuid>().ok());
     let mut filter = DeliveryFilter::new().hook(id);
     if let Some(state) = state {
@@ -344,7 +322,7 @@ pub(super) async fn hook_page(
         .then(|| deliveries.last().map(|d| d.id))
         .flatten()
         .map(|last| {
-            let state = state.map_or(String::new(), |s| format!("&state={}", state_name(s)));
+            let state = state.map_or(String::new(), |s| format!("&state={}", s.as_str()));
             format!("{here}?before={last}{state}")
         });
     let (status, error, entered_target) = match error {
@@ -395,7 +373,7 @@ pub(super) async fn hook_page(
                 select name="state" {
                     option value="" { "all" }
                     @for s in [DeliveryState::Pending, DeliveryState::Delivered, DeliveryState::Failed, DeliveryState::Held, DeliveryState::Discarded] {
-                        option value=(state_name(s)) selected[state == Some(s)] { (state_name(s)) }
+                        option value=(s.as_str()) selected[state == Some(s)] { (s.as_str()) }
                     }
                 }
             }
@@ -474,11 +452,7 @@ pub(super) async fn events(axum::extract::State(portal): State, viewer: Viewer) 
         h1 { "Events" }
         p { "Each event you can subscribe a hook to, with the payload it delivers." }
         @for event in registry.events() {
-            @let example_hook = HookInfo {
-                id: "00000000-0000-0000-0000-000000000000",
-                event: event.name,
-                target: "https://example.com/your-endpoint",
-            };
+            @let example_hook = HookInfo::placeholder(event.name);
             section class="card" id=(event.name) {
                 h2 { (event.name) }
                 @if let Some(description) = registry.description(event.name) { p { (description) } }
