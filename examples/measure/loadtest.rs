@@ -35,7 +35,9 @@ use std::time::{Duration, Instant};
 use rest_hooks::store::{MemoryStore, PgStore, SqliteStore};
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{HookModel, Hooks, HooksBuilder, NewHook};
-use support::{CountingReceiver, arg, arg_or, cpu_time, now_us, peak_rss_mib, pg_exec, usage};
+use support::{
+    CountingReceiver, arg, arg_or, cpu_time, now_us, open_loop, peak_rss_mib, pg_exec, usage,
+};
 use tokio::sync::broadcast;
 
 /// One fired event; `fired_us` lets the receiver measure latency.
@@ -185,9 +187,10 @@ async fn main() {
     let deliveries_per_s = expected as f64 / elapsed.as_secs_f64();
     hooks.shutdown(Duration::from_secs(5)).await;
     let latencies = receiver.latencies_us();
-    let percentile =
-        |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
-    let (p50, p99) = (percentile(0.50), percentile(0.99));
+    let (p50, p99) = (
+        percentile_ms(&latencies, 0.50),
+        percentile_ms(&latencies, 0.99),
+    );
     println!(
         "delivered {expected} in {:.2} s: {deliveries_per_s:.0}/s, fire-to-receipt p50 {p50:.1} ms, p99 {p99:.1} ms",
         elapsed.as_secs_f64()
@@ -271,16 +274,11 @@ async fn at_rate(
     seconds: u64,
     hook_count: u64,
 ) {
-    let mut ticks = tokio::time::interval(Duration::from_secs(1) / rate);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = Instant::now();
-    let end = tokio::time::Instant::now() + Duration::from_secs(seconds);
-    let mut fired = 0u64;
-    let mut firing = tokio::task::JoinSet::new();
-    while ticks.tick().await < end {
+    let stop = tokio::time::sleep(Duration::from_secs(seconds));
+    let fired = open_loop(rate, stop, |id| {
         let hooks = hooks.clone();
-        let id = fired;
-        firing.spawn(async move {
+        async move {
             let order = Order {
                 id,
                 fired_us: now_us(),
@@ -288,11 +286,9 @@ async fn at_rate(
                 items: ["book", "pen", "lamp"],
             };
             hooks.created(&order).await.expect("fire");
-        });
-        fired += 1;
-        while firing.try_join_next().is_some() {}
-    }
-    firing.join_all().await;
+        }
+    })
+    .await;
     let achieved = fired as f64 / started.elapsed().as_secs_f64();
     let expected = fired * hook_count;
     let behind = expected.saturating_sub(receiver.counts().0);
@@ -301,12 +297,7 @@ async fn at_rate(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let latencies = receiver.latencies_us();
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len().saturating_sub(1)) as f64 * p) as usize)
-            .map_or(0.0, |&us| us as f64 / 1000.0)
-    };
-    let (p50, p99, p999) = (percentile(0.50), percentile(0.99), percentile(0.999));
+    let [p50, p99, p999] = [0.50, 0.99, 0.999].map(|p| percentile_ms(&latencies, p));
     println!(
         "fired {fired} events ({expected} deliveries) at {achieved:.0}/s for {seconds} s; {behind} deliveries behind when firing stopped, {} never arrived",
         expected.saturating_sub(receiver.counts().0)
@@ -315,6 +306,13 @@ async fn at_rate(
     println!(
         "loadtest-rate store={store} rate={rate} achieved={achieved:.0} p50_ms={p50:.2} p99_ms={p99:.2} p999_ms={p999:.2}"
     );
+}
+
+/// The `p` quantile of latencies sorted in microseconds, in milliseconds.
+fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    sorted_us
+        .get((sorted_us.len().saturating_sub(1) as f64 * p) as usize)
+        .map_or(0.0, |&us| us as f64 / 1000.0)
 }
 
 /// Requests per second of a plain reqwest POST loop of a delivery's body and

@@ -24,9 +24,9 @@ use std::time::Duration;
 use rest_hooks::store::{PgStore, SqliteStore, Store};
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{Delivery, DeliveryState, HookModel, Hooks, NewHook};
-use support::{CountingReceiver, arg, arg_or, pg_exec, usage};
+use support::{CountingReceiver, arg, arg_or, open_loop, pg_exec, usage};
 use tokio::sync::watch;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 /// One fired event.
 #[derive(serde::Serialize, HookModel)]
@@ -157,21 +157,16 @@ async fn fill(store: &impl Store, hook: &rest_hooks::Hook, rows: u64) {
     }
 }
 
-/// Fires `rate` events a second on a fixed schedule until `stop`, each from a
-/// task of its own; the latency of each `fire` call.
+/// Fires `rate` events a second (the open loop) until `stop`; the latency of
+/// each `fire` call.
 async fn fire_at(hooks: Hooks, rate: u32, mut stop: watch::Receiver<bool>) -> Vec<Duration> {
     let latencies = Arc::new(Mutex::new(Vec::new()));
-    let mut ticks = tokio::time::interval(Duration::from_secs(1) / rate);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut id = 0;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = stop.changed() => break,
-        }
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    open_loop(rate, stopped, |id| {
         let (hooks, latencies) = (hooks.clone(), Arc::clone(&latencies));
-        tasks.spawn(async move {
+        async move {
             let order = Order {
                 id,
                 owner: "purge".into(),
@@ -180,11 +175,9 @@ async fn fire_at(hooks: Hooks, rate: u32, mut stop: watch::Receiver<bool>) -> Ve
             let started = Instant::now();
             hooks.created(&order).await.expect("fire");
             latencies.lock().expect("latencies").push(started.elapsed());
-        });
-        id += 1;
-        while tasks.try_join_next().is_some() {}
-    }
-    tasks.join_all().await;
+        }
+    })
+    .await;
     std::mem::take(&mut *latencies.lock().expect("latencies"))
 }
 

@@ -30,9 +30,8 @@ use axum::http::StatusCode;
 use rest_hooks::store::{PgStore, SqliteStore};
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{HookModel, Hooks, HooksBuilder, NewHook};
-use support::{arg, arg_or, peak_rss_mib, pg_exec, usage};
-use tokio::sync::Semaphore;
-use tokio::time::{Instant, MissedTickBehavior};
+use support::{arg, arg_or, open_loop, peak_rss_mib, pg_exec, rss_mib, usage};
+use tokio::time::Instant;
 
 /// One fired event, numbered in firing order.
 #[derive(serde::Serialize, HookModel)]
@@ -133,22 +132,12 @@ impl Measured {
 /// Counts the deliveries and the attempts.
 const ROWS: &str = "SELECT (SELECT COUNT(*) FROM rest_hooks_deliveries), (SELECT COUNT(*) FROM rest_hooks_attempts)";
 
-/// The process's resident memory now (VmRSS), in MiB.
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 #[tokio::main]
 async fn main() {
     let store = arg("--store").unwrap_or_else(|| usage("--store sqlite|postgres is needed"));
     let minutes: u64 = arg_or("--minutes", 6);
     let retention = Duration::from_secs(arg_or("--retention-seconds", 60));
-    let rate: u64 = arg_or("--rate", 500);
+    let rate: u32 = arg_or("--rate", 500);
     if minutes == 0 || rate == 0 {
         usage("--minutes and --rate must be at least 1");
     }
@@ -278,29 +267,18 @@ fn hooks_builder(store: impl rest_hooks::store::Store) -> HooksBuilder {
         .target_policy(TargetPolicy::default().allow_ip([127, 0, 0, 1].into()))
 }
 
-/// Fires `rate` events a second on a fixed schedule for `period`, each from a
-/// task of its own (at most 256 at once), whether or not earlier ones were
-/// delivered; how many it fired. The numbers of those that failed go to
-/// `failed`.
+/// Fires `rate` events a second for `period` (the open loop); how many it
+/// fired. The numbers of those that failed go to `failed`.
 async fn fire_at(
     hooks: Hooks,
-    rate: u64,
+    rate: u32,
     period: Duration,
     fired: Arc<AtomicU64>,
     failed: Arc<Mutex<Vec<u64>>>,
 ) -> u64 {
-    let in_flight = Arc::new(Semaphore::new(256));
-    let mut ticks = tokio::time::interval(Duration::from_secs(1) / rate as u32);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let end = Instant::now() + period;
-    let mut seq = 0;
-    while ticks.tick().await < end {
-        let permit = Arc::clone(&in_flight)
-            .acquire_owned()
-            .await
-            .expect("the semaphore");
+    open_loop(rate, tokio::time::sleep(period), |seq| {
         let (hooks, fired, failed) = (hooks.clone(), Arc::clone(&fired), Arc::clone(&failed));
-        tokio::spawn(async move {
+        async move {
             let order = Order {
                 seq,
                 owner: "soak".into(),
@@ -310,11 +288,7 @@ async fn fire_at(
                 failed.lock().expect("failures").push(seq);
             }
             fired.fetch_add(1, Ordering::Relaxed);
-            drop(permit);
-        });
-        seq += 1;
-    }
-    // The last fires end before the count is final.
-    let _ = in_flight.acquire_many(256).await;
-    seq
+        }
+    })
+    .await
 }

@@ -116,12 +116,51 @@ pub(crate) fn cpu_time() -> Duration {
 
 /// The process's peak resident memory (VmHWM), in MiB.
 pub(crate) fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// The process's resident memory now (VmRSS), in MiB.
+pub(crate) fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// A field of `/proc/self/status` given in kB, in MiB.
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The open loop: starts `fire(n)` for n = 0, 1, 2, … `rate` times a second on
+/// a fixed schedule, each in a task of its own, whether or not the earlier ones
+/// have ended, until `stop` is done; then waits for the last ones. How many it
+/// started.
+pub(crate) async fn open_loop<F, Fut>(rate: u32, stop: impl Future<Output = ()>, mut fire: F) -> u64
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut ticks = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut running = tokio::task::JoinSet::new();
+    let mut started = 0;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut stop => break,
+            _ = ticks.tick() => {}
+        }
+        running.spawn(fire(started));
+        started += 1;
+        // A finished task keeps its memory until it is joined.
+        while running.try_join_next().is_some() {}
+    }
+    while running.join_next().await.is_some() {}
+    started
 }
 
 /// The value after `--name` on the command line.
