@@ -740,6 +740,42 @@ mod target_policy {
     }
 }
 
+mod per_host {
+    use super::*;
+
+    #[tokio::test]
+    async fn targets_on_one_host_share_its_limit() {
+        let receiver = Receiver::start().await;
+        let paths = ["one", "two", "three"];
+        for path in paths {
+            receiver.script(
+                &format!("/{path}"),
+                [Reply::status(200).after(Duration::from_millis(300))],
+            );
+        }
+        let hooks = builder(MemoryStore::new())
+            .per_host(1)
+            .build()
+            .await
+            .unwrap();
+        let mut observed = hooks.observe();
+        for path in paths {
+            subscribe(&hooks, receiver.target(path)).await;
+        }
+        // The same targets again, twice: a target seen before is limited the same.
+        for id in 0..3 {
+            hooks.created(&book(id)).await.unwrap();
+        }
+        for _ in 0..9 {
+            let done = observed.recv().await.unwrap();
+            assert_eq!(done.next, Next::Delivered);
+        }
+        assert_eq!(receiver.take(9).await.len(), 9);
+        assert_eq!(receiver.most_in_flight(), 1);
+        hooks.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
 mod secrets_at_rest {
     use super::*;
     use rest_hooks::store::SqliteStore;

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ struct Inbox {
     arrived: Notify,
     /// Replies to give, per path, in turn; 200 once they run out.
     script: Mutex<HashMap<String, VecDeque<Reply>>>,
+    /// Requests being answered now, and the most there were at once.
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
 }
 
 /// How the receiver answers one request.
@@ -142,6 +146,11 @@ impl Receiver {
     pub(crate) fn pending(&self) -> usize {
         self.inner.received.lock().unwrap().len()
     }
+
+    /// The most requests it was answering at once.
+    pub(crate) fn most_in_flight(&self) -> usize {
+        self.inner.most_in_flight.load(Ordering::SeqCst)
+    }
 }
 
 async fn record(
@@ -150,6 +159,8 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
+    let now = inbox.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    inbox.most_in_flight.fetch_max(now, Ordering::SeqCst);
     let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     let request_headers_secret = headers.get("x-hook-secret").cloned();
     let path = uri.path().to_owned();
@@ -168,6 +179,7 @@ async fn record(
     });
     inbox.arrived.notify_waiters();
     tokio::time::sleep(reply.delay).await;
+    inbox.in_flight.fetch_sub(1, Ordering::SeqCst);
     let echo = request_headers_secret;
     let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
     // A target that wants its deliveries confirms the handshake.

@@ -100,13 +100,12 @@ impl Engine {
             let sent = self.deliverer.deliver(&outgoing).await;
             let elapsed = started.elapsed();
             let delivery = outgoing.delivery;
-            let random = getrandom::u64().map_or(0.5, |r| (r >> 11) as f64 / (1u64 << 53) as f64);
             let next = decide(
                 &self.config.schedule,
                 &sent,
                 delivery.attempts + 1,
                 OffsetDateTime::now_utc(),
-                random,
+                || getrandom::u64().map_or(0.5, |r| (r >> 11) as f64 / (1u64 << 53) as f64),
             );
             report(&sent.result, next, elapsed);
             let attempt = Attempt {

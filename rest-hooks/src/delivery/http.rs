@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::Url;
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 use tokio::sync::Semaphore;
 
 use super::sign::signature_header;
@@ -39,7 +39,28 @@ pub struct HttpDeliverer {
     proxied: bool,
     per_host: usize,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Targets seen before, by their URL as stored: parsing a URL again for each
+    /// attempt cost more than the rest of what the deliverer adds to a request.
+    targets: Mutex<HashMap<String, Target>>,
 }
+
+/// A target the policy allowed by its URL: parsed, with the permits of its host.
+#[derive(Debug, Clone)]
+struct Target {
+    url: Url,
+    permits: Arc<Semaphore>,
+}
+
+/// Targets kept parsed at most; past that the cache starts again empty (a hook's
+/// old target, once it changed, is not asked for again).
+const TARGETS_KEPT: usize = 10_000;
+
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const AGENT: HeaderValue =
+    HeaderValue::from_static(concat!("rest-hooks/", env!("CARGO_PKG_VERSION")));
 
 impl HttpDeliverer {
     /// A deliverer under `policy` whose attempts time out after `timeout`, with at
@@ -58,6 +79,7 @@ impl HttpDeliverer {
             proxied: false,
             per_host: per_host.max(1),
             hosts: Mutex::default(),
+            targets: Mutex::default(),
         })
     }
 
@@ -82,19 +104,50 @@ impl HttpDeliverer {
             proxied: true,
             per_host: per_host.max(1),
             hosts: Mutex::default(),
+            targets: Mutex::default(),
         })
     }
 
-    fn host_permits(&self, host: &str) -> Arc<Semaphore> {
-        let mut hosts = self
-            .hosts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(permits) = hosts.get(host) {
+    /// The target at `url`, parsed and checked by its URL once; `Err` with the
+    /// attempt's result when it cannot be sent to.
+    fn target(&self, url: &str) -> Result<Target, AttemptResult> {
+        let known = lock(&self.targets).get(url).cloned();
+        if let Some(target) = known {
+            return Ok(target);
+        }
+        let parsed = Url::parse(url)
+            .map_err(|error| AttemptResult::Error(format!("invalid target: {error}")))?;
+        // Addresses written in the URL are not resolved, so the resolver never sees
+        // them: they are checked here.
+        self.policy
+            .check_url(&parsed)
+            .map_err(|reason| AttemptResult::NotAllowed(reason.to_string()))?;
+        let target = Target {
+            permits: self.host_permits(&parsed),
+            url: parsed,
+        };
+        let mut targets = lock(&self.targets);
+        if targets.len() >= TARGETS_KEPT {
+            targets.clear();
+        }
+        targets.insert(url.to_owned(), target.clone());
+        Ok(target)
+    }
+
+    /// The permits of `url`'s host and port: two services on one machine are two
+    /// targets.
+    fn host_permits(&self, url: &Url) -> Arc<Semaphore> {
+        let host = format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or(0)
+        );
+        let mut hosts = lock(&self.hosts);
+        if let Some(permits) = hosts.get(&host) {
             return Arc::clone(permits);
         }
         let permits = Arc::new(Semaphore::new(self.per_host));
-        hosts.insert(host.to_owned(), Arc::clone(&permits));
+        hosts.insert(host, Arc::clone(&permits));
         permits
     }
 
@@ -108,14 +161,11 @@ impl HttpDeliverer {
             request = request.header(name, value);
         }
         let response = request
-            .header(CONTENT_TYPE, "application/json")
-            .header(
-                USER_AGENT,
-                concat!("rest-hooks/", env!("CARGO_PKG_VERSION")),
-            )
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp)
-            .header("webhook-signature", signature)
+            .header(CONTENT_TYPE, JSON)
+            .header(USER_AGENT, AGENT)
+            .header(WEBHOOK_ID, id)
+            .header(WEBHOOK_TIMESTAMP, timestamp)
+            .header(WEBHOOK_SIGNATURE, signature)
             .body(delivery.payload.clone())
             .send()
             .await;
@@ -151,34 +201,28 @@ impl HttpDeliverer {
 #[async_trait]
 impl Deliverer for HttpDeliverer {
     async fn deliver(&self, outgoing: &Outgoing) -> Sent {
-        let url = match Url::parse(&outgoing.delivery.target) {
-            Ok(url) => url,
-            Err(error) => return failed(AttemptResult::Error(format!("invalid target: {error}"))),
+        let Target { url, permits } = match self.target(&outgoing.delivery.target) {
+            Ok(target) => target,
+            Err(result) => return failed(result),
         };
-        // Addresses written in the URL are not resolved, so the resolver never sees
-        // them: they are checked here.
-        if let Err(reason) = self.policy.check_url(&url) {
-            return failed(AttemptResult::NotAllowed(reason.to_string()));
-        }
         // Through a proxy, the guarded resolver is not asked: the host is
-        // resolved and checked here.
+        // resolved and checked here, each time (what it resolves to may change).
         if self.proxied
             && let Err(reason) = self.policy.check(&url).await
         {
             return failed(AttemptResult::NotAllowed(reason.to_string()));
         }
-        // Limited per host and port: two services on one machine are two targets.
-        let host = format!(
-            "{}:{}",
-            url.host_str().unwrap_or_default(),
-            url.port_or_known_default().unwrap_or(0)
-        );
-        let permits = self.host_permits(&host);
         let Ok(_permit) = permits.acquire().await else {
             return failed(AttemptResult::Error("host limiter closed".to_owned()));
         };
         self.post(url, outgoing).await
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn failed(result: AttemptResult) -> Sent {

@@ -76,14 +76,14 @@ impl RetrySchedule {
 /// What follows attempt number `attempt` (the first is 1) that got `sent`, decided
 /// at `now`: a 2xx is delivered; a `410 Gone` deletes the hook; anything else is
 /// attempted again after the schedule's next delay (within what a `Retry-After` of
-/// a 429 or 503 asks for), or fails once the schedule is exhausted. `random` is
-/// uniform in `[0, 1)` and draws the jitter.
+/// a 429 or 503 asks for), or fails once the schedule is exhausted. `random`
+/// draws the jitter, uniform in `[0, 1)`; it is called only for a retry.
 pub(crate) fn decide(
     schedule: &RetrySchedule,
     sent: &Sent,
     attempt: u32,
     now: OffsetDateTime,
-    random: f64,
+    random: impl FnOnce() -> f64,
 ) -> Next {
     match sent.result {
         ref result if result.is_success() => Next::Delivered,
@@ -93,7 +93,7 @@ pub(crate) fn decide(
                 AttemptResult::Status(429 | 503) => sent.retry_after,
                 _ => None,
             };
-            match schedule.next_delay(attempt, retry_after, random) {
+            match schedule.next_delay(attempt, retry_after, random()) {
                 Some(delay) => Next::RetryAt(now + delay),
                 None => Next::Failed,
             }
@@ -127,7 +127,7 @@ mod tests {
                 &sent(AttemptResult::Status(status), None),
                 1,
                 NOW,
-                0.5,
+                || 0.5,
             );
             assert_eq!(next, Next::Delivered, "{status}");
         }
@@ -136,8 +136,14 @@ mod tests {
     #[test]
     fn a_410_deletes_the_hook_even_on_the_last_attempt() {
         let gone = sent(AttemptResult::Status(410), None);
-        assert_eq!(decide(&two_retries(), &gone, 1, NOW, 0.5), Next::HookGone);
-        assert_eq!(decide(&two_retries(), &gone, 3, NOW, 0.5), Next::HookGone);
+        assert_eq!(
+            decide(&two_retries(), &gone, 1, NOW, || 0.5),
+            Next::HookGone
+        );
+        assert_eq!(
+            decide(&two_retries(), &gone, 3, NOW, || 0.5),
+            Next::HookGone
+        );
     }
 
     #[test]
@@ -145,14 +151,14 @@ mod tests {
         for status in [429, 503] {
             let busy = sent(AttemptResult::Status(status), Some(15));
             assert_eq!(
-                decide(&two_retries(), &busy, 1, NOW, 0.0),
+                decide(&two_retries(), &busy, 1, NOW, || 0.0),
                 Next::RetryAt(NOW + Duration::from_secs(15)),
                 "{status}"
             );
         }
         let far = sent(AttemptResult::Status(429), Some(3600));
         assert_eq!(
-            decide(&two_retries(), &far, 1, NOW, 0.0),
+            decide(&two_retries(), &far, 1, NOW, || 0.0),
             Next::RetryAt(NOW + Duration::from_secs(20))
         );
     }
@@ -162,11 +168,11 @@ mod tests {
         let schedule = two_retries();
         let error = sent(AttemptResult::Status(500), Some(60));
         assert_eq!(
-            decide(&schedule, &error, 1, NOW, 0.5),
+            decide(&schedule, &error, 1, NOW, || 0.5),
             Next::RetryAt(NOW + Duration::from_secs(10))
         );
         assert_eq!(
-            decide(&schedule, &error, 1, NOW, 0.0),
+            decide(&schedule, &error, 1, NOW, || 0.0),
             Next::RetryAt(NOW + Duration::from_secs(8))
         );
         for result in [
@@ -174,7 +180,7 @@ mod tests {
             AttemptResult::Connect("refused".into()),
         ] {
             assert_eq!(
-                decide(&schedule, &sent(result, None), 2, NOW, 0.5),
+                decide(&schedule, &sent(result, None), 2, NOW, || 0.5),
                 Next::RetryAt(NOW + Duration::from_secs(100))
             );
         }
@@ -185,9 +191,9 @@ mod tests {
         let schedule = two_retries();
         assert_eq!(schedule.attempts(), 3);
         let error = sent(AttemptResult::Status(500), None);
-        assert_eq!(decide(&schedule, &error, 3, NOW, 0.5), Next::Failed);
+        assert_eq!(decide(&schedule, &error, 3, NOW, || 0.5), Next::Failed);
         let busy = sent(AttemptResult::Status(503), Some(5));
-        assert_eq!(decide(&schedule, &busy, 3, NOW, 0.5), Next::Failed);
+        assert_eq!(decide(&schedule, &busy, 3, NOW, || 0.5), Next::Failed);
     }
 
     #[test]

@@ -20,7 +20,8 @@ use crate::store::sql::group_commit::WriteQueued;
 use crate::store::sql::rows::{DeliveryRow, convert, parse_headers};
 
 /// Statements built for a number of rows are cached (prepared once per
-/// connection) up to this many rows: the sizes that firing usually writes. Larger
+/// connection) up to this many rows: the sizes that firing, leasing and recording
+/// usually write and read when the engine keeps up. Larger
 /// ones run unprepared, so that the cache does not fill with large statements of
 /// every size a backlog produces.
 const SMALL_BATCH: usize = 16;
@@ -111,7 +112,7 @@ impl SqliteStore {
         push_ids(&mut query, hook_ids.iter());
         let secrets: Vec<SecretsRow> = query
             .build_query_as()
-            .persistent(false)
+            .persistent(hook_ids.len() <= SMALL_BATCH)
             .fetch_all(&self.readers)
             .await?;
         let by_hook: HashMap<String, HookSecrets> = secrets
@@ -308,7 +309,13 @@ async fn insert_attempts(conn: &mut SqliteConnection, attempts: &[&Attempt]) -> 
             .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
             .push_bind(a.response_body.clone());
     });
-    insert.build().persistent(false).execute(&mut *conn).await?;
+    // Prepared once for the usual small batches: preparing it compiles the
+    // trigger too.
+    insert
+        .build()
+        .persistent(attempts.len() <= SMALL_BATCH)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
