@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "stuck indexes",
         include_str!("migrations/0010_stuck_indexes.sql"),
     ),
+    (
+        11,
+        "room for leases",
+        include_str!("migrations/0011_room_for_leases.sql"),
+    ),
 ];
 
 /// A [`Store`](super::Store) in PostgreSQL, which several processes (on several hosts) can
