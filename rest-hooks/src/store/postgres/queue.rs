@@ -14,10 +14,10 @@ use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::Result;
 use crate::queue::{Delivery, HookChange, Outgoing};
 use crate::store::Disable;
-use crate::store::queue_rules::{HookSecrets, Leased, RecordPlan};
+use crate::store::queue_rules::{Leased, RecordPlan};
 use crate::store::sql::WriteDeliveries;
 use crate::store::sql::group_commit::WriteQueued;
-use crate::store::sql::rows::{DeliveryRow, parse_headers, parse_id};
+use crate::store::sql::rows::{LeasedRow, parse_id};
 
 #[async_trait]
 impl WriteQueued for PgPool {
@@ -243,34 +243,6 @@ impl PgStore {
         }
         tx.commit().await?;
         Ok(changes)
-    }
-}
-
-/// A leased delivery with its hook's secrets, absent when the hook is gone.
-#[derive(sqlx::FromRow)]
-struct LeasedRow {
-    #[sqlx(flatten)]
-    delivery: DeliveryRow,
-    secret: Option<String>,
-    previous_secret: Option<String>,
-    previous_secret_until: Option<i64>,
-    active: Option<bool>,
-    headers: Option<String>,
-}
-
-impl LeasedRow {
-    fn split(self) -> Result<(Delivery, Option<HookSecrets>)> {
-        let hook = match self.secret {
-            Some(secret) => Some(HookSecrets {
-                secret,
-                previous_secret: self.previous_secret,
-                previous_secret_until: self.previous_secret_until,
-                active: self.active.unwrap_or(false),
-                headers: parse_headers(self.headers.as_deref().unwrap_or("{}"))?,
-            }),
-            None => None,
-        };
-        Ok((Delivery::try_from(self.delivery)?, hook))
     }
 }
 

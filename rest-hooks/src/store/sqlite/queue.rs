@@ -1,7 +1,6 @@
 //! The delivery queue in SQLite: writing deliveries (by group commit, or in the
 //! caller's transaction), leasing them, and recording attempts.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,10 +13,10 @@ use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::Result;
 use crate::queue::{Attempt, Delivery, HookChange, Outgoing};
 use crate::store::Disable;
-use crate::store::queue_rules::{HookSecrets, Leased, RecordPlan};
+use crate::store::queue_rules::{Leased, RecordPlan};
 use crate::store::sql::WriteDeliveries;
 use crate::store::sql::group_commit::WriteQueued;
-use crate::store::sql::rows::{DeliveryRow, convert, parse_headers};
+use crate::store::sql::rows::LeasedRow;
 
 /// Statements built for a number of rows are cached (prepared once per
 /// connection) up to this many rows: the sizes that firing, leasing and recording
@@ -82,15 +81,22 @@ impl SqliteStore {
     /// Leases due deliveries (see [`Store::lease`](crate::store::Store::lease)).
     pub(super) async fn lease_due(&self, limit: usize, lease: Duration) -> Result<Vec<Outgoing>> {
         let now = now_millis();
-        // `LIMIT +?`, not `LIMIT ?`: SQLite plans with a bare parameter's value, so
-        // each new limit would compile the statement again.
-        let rows: Vec<DeliveryRow> = sqlx::query_as(
+        // One statement: take the deliveries, and read the secrets that sign them
+        // (SQLite's `RETURNING` takes subqueries, not joins). `LIMIT +?`, not
+        // `LIMIT ?`: SQLite plans with a bare parameter's value, so each new limit
+        // would compile the statement again.
+        let rows: Vec<LeasedRow> = sqlx::query_as(
             "UPDATE rest_hooks_deliveries SET leased_until = ?
              WHERE id IN (
                  SELECT id FROM rest_hooks_deliveries
                  WHERE state = 'pending' AND due_at <= ? AND (leased_until IS NULL OR leased_until <= ?)
                  ORDER BY due_at LIMIT +?)
-             RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at, test",
+             RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at, test,
+                 (SELECT secret FROM rest_hooks_hooks h WHERE h.id = hook_id) AS secret,
+                 (SELECT previous_secret FROM rest_hooks_hooks h WHERE h.id = hook_id) AS previous_secret,
+                 (SELECT previous_secret_until FROM rest_hooks_hooks h WHERE h.id = hook_id) AS previous_secret_until,
+                 (SELECT active FROM rest_hooks_hooks h WHERE h.id = hook_id) AS active,
+                 (SELECT CAST(headers AS TEXT) FROM rest_hooks_hooks h WHERE h.id = hook_id) AS headers",
         )
         .bind(now.saturating_add(duration_millis(lease)))
         .bind(now)
@@ -102,30 +108,11 @@ impl SqliteStore {
             return Ok(Vec::new());
         }
         self.wrote();
-        let deliveries: Vec<Delivery> = convert(rows)?;
-        let mut hook_ids: Vec<Uuid> = deliveries.iter().map(|d| d.hook_id).collect();
-        hook_ids.sort();
-        hook_ids.dedup();
-        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT id, secret, previous_secret, previous_secret_until, active, headers FROM rest_hooks_hooks WHERE id IN ",
-        );
-        push_ids(&mut query, hook_ids.iter());
-        let secrets: Vec<SecretsRow> = query
-            .build_query_as()
-            .persistent(hook_ids.len() <= SMALL_BATCH)
-            .fetch_all(&self.readers)
-            .await?;
-        let by_hook: HashMap<String, HookSecrets> = secrets
+        let rows = rows
             .into_iter()
-            .map(SecretsRow::split)
-            .collect::<Result<_>>()?;
-        let leased = Leased::sort(
-            deliveries.into_iter().map(|d| {
-                let hook = by_hook.get(&d.hook_id.to_string()).cloned();
-                (d, hook)
-            }),
-            now,
-        );
+            .map(LeasedRow::split)
+            .collect::<Result<Vec<_>>>()?;
+        let leased = Leased::sort(rows, now);
         if leased.has_unsendable() {
             self.drop_unsendable(&leased).await?;
         }
@@ -263,30 +250,6 @@ impl SqliteStore {
                 .await?;
         }
         Ok(())
-    }
-}
-
-/// A hook's id and what leasing needs of it.
-#[derive(sqlx::FromRow)]
-struct SecretsRow {
-    id: String,
-    secret: String,
-    previous_secret: Option<String>,
-    previous_secret_until: Option<i64>,
-    active: bool,
-    headers: String,
-}
-
-impl SecretsRow {
-    fn split(self) -> Result<(String, HookSecrets)> {
-        let hook = HookSecrets {
-            secret: self.secret,
-            previous_secret: self.previous_secret,
-            previous_secret_until: self.previous_secret_until,
-            active: self.active,
-            headers: parse_headers(&self.headers)?,
-        };
-        Ok((self.id, hook))
     }
 }
 
