@@ -61,8 +61,8 @@ impl Leased {
         };
         for (delivery, hook) in rows {
             match hook {
-                Some(hook) if hook.active => leased.outgoing.push(Outgoing {
-                    headers: hook.headers.clone(),
+                Some(mut hook) if hook.active => leased.outgoing.push(Outgoing {
+                    headers: std::mem::take(&mut hook.headers),
                     secrets: hook.signing(now),
                     delivery,
                 }),
