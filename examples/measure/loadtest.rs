@@ -36,7 +36,7 @@ use rest_hooks::store::{MemoryStore, PgStore, SqliteStore};
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{HookModel, Hooks, HooksBuilder, NewHook};
 use support::{
-    CountingReceiver, arg, arg_or, cpu_time, now_us, open_loop, peak_rss_mib, pg_exec, usage,
+    CountingReceiver, PgSchema, arg, arg_or, cpu_time, now_us, open_loop, peak_rss_mib, usage,
 };
 use tokio::sync::broadcast;
 
@@ -48,6 +48,18 @@ pub struct Order {
     fired_us: u64,
     owner: String,
     items: [&'static str; 3],
+}
+
+impl Order {
+    /// Order `id`, stamped with the time it is fired.
+    fn fired_now(id: u64) -> Self {
+        Self {
+            id,
+            fired_us: now_us(),
+            owner: "load".into(),
+            items: ["book", "pen", "lamp"],
+        }
+    }
 }
 
 rest_hooks::hook_events! {
@@ -85,15 +97,11 @@ async fn main() {
                 .expect("open SQLite"),
         ),
         "postgres" => {
-            let url = arg("--database-url")
-                .unwrap_or_else(|| usage("--store postgres needs --database-url URL"));
-            let name = format!("loadtest_{}", uuid::Uuid::now_v7().simple());
-            pg_exec(&url, &format!("CREATE SCHEMA {name}")).await;
-            let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a PostgreSQL URL");
-            let store = PgStore::connect_with(options.options([("search_path", name.as_str())]))
+            let created = PgSchema::create("loadtest").await;
+            let store = PgStore::connect_with(created.options.clone())
                 .await
                 .expect("connect PostgreSQL");
-            schema = Some((url, name));
+            schema = Some(created);
             Opened::Postgres(store)
         }
         other => usage(&format!(
@@ -246,13 +254,7 @@ async fn fire_all(hooks: &Hooks, events: u64, firers: u64) {
             let hooks = hooks.clone();
             tokio::spawn(async move {
                 for id in (t..events).step_by(firers as usize) {
-                    let order = Order {
-                        id,
-                        fired_us: now_us(),
-                        owner: "load".into(),
-                        items: ["book", "pen", "lamp"],
-                    };
-                    hooks.created(&order).await.expect("fire");
+                    hooks.created(&Order::fired_now(id)).await.expect("fire");
                 }
             })
         })
@@ -279,13 +281,7 @@ async fn at_rate(
     let fired = open_loop(rate, stop, |id| {
         let hooks = hooks.clone();
         async move {
-            let order = Order {
-                id,
-                fired_us: now_us(),
-                owner: "load".into(),
-                items: ["book", "pen", "lamp"],
-            };
-            hooks.created(&order).await.expect("fire");
+            hooks.created(&Order::fired_now(id)).await.expect("fire");
         }
     })
     .await;
@@ -368,8 +364,8 @@ fn micros_each(total: Duration, count: u64) -> f64 {
     total.as_secs_f64() * 1e6 / count as f64
 }
 
-async fn drop_schema(schema: Option<(String, String)>) {
-    if let Some((url, name)) = schema {
-        pg_exec(&url, &format!("DROP SCHEMA {name} CASCADE")).await;
+async fn drop_schema(schema: Option<PgSchema>) {
+    if let Some(schema) = schema {
+        schema.drop().await;
     }
 }

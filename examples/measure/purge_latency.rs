@@ -24,7 +24,7 @@ use std::time::Duration;
 use rest_hooks::store::{PgStore, SqliteStore, Store};
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{Delivery, DeliveryState, HookModel, Hooks, NewHook};
-use support::{CountingReceiver, arg, arg_or, open_loop, pg_exec, usage};
+use support::{CountingReceiver, PgSchema, arg, arg_or, open_loop, usage};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -57,16 +57,12 @@ async fn main() {
             measure("sqlite", store, rows, rate).await;
         }
         "postgres" => {
-            let url = arg("--database-url")
-                .unwrap_or_else(|| usage("--store postgres needs --database-url URL"));
-            let name = format!("purge_{}", uuid::Uuid::now_v7().simple());
-            pg_exec(&url, &format!("CREATE SCHEMA {name}")).await;
-            let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a PostgreSQL URL");
-            let store = PgStore::connect_with(options.options([("search_path", name.as_str())]))
+            let schema = PgSchema::create("purge").await;
+            let store = PgStore::connect_with(schema.options.clone())
                 .await
                 .expect("connect PostgreSQL");
             measure("postgres", store, rows, rate).await;
-            pg_exec(&url, &format!("DROP SCHEMA {name} CASCADE")).await;
+            schema.drop().await;
         }
         other => usage(&format!(
             "unknown store `{other}`: expected sqlite or postgres"

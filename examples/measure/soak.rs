@@ -30,7 +30,7 @@ use axum::http::StatusCode;
 use rest_hooks::store::{PgStore, SqliteStore};
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{HookModel, Hooks, HooksBuilder, NewHook};
-use support::{arg, arg_or, open_loop, peak_rss_mib, pg_exec, rss_mib, usage};
+use support::{PgSchema, arg, arg_or, open_loop, peak_rss_mib, rss_mib, usage};
 use tokio::time::Instant;
 
 /// One fired event, numbered in firing order.
@@ -163,21 +163,16 @@ async fn main() {
             (hooks_builder(store), Measured::Sqlite { path, pool })
         }
         "postgres" => {
-            let url = arg("--database-url")
-                .unwrap_or_else(|| usage("--store postgres needs --database-url URL"));
-            let name = format!("soak_{}", uuid::Uuid::now_v7().simple());
-            pg_exec(&url, &format!("CREATE SCHEMA {name}")).await;
-            let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a PostgreSQL URL");
-            let options = options.options([("search_path", name.as_str())]);
-            let store = PgStore::connect_with(options.clone())
+            let created = PgSchema::create("soak").await;
+            let store = PgStore::connect_with(created.options.clone())
                 .await
                 .expect("connect PostgreSQL");
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(1)
-                .connect_with(options)
+                .connect_with(created.options.clone())
                 .await
                 .expect("connect PostgreSQL");
-            schema = Some((url, name));
+            schema = Some(created);
             (hooks_builder(store), Measured::Postgres { pool })
         }
         other => usage(&format!(
@@ -240,8 +235,8 @@ async fn main() {
         .filter(|seq| !failed.contains(seq) && !arrivals.has(*seq))
         .count();
     hooks.shutdown(Duration::from_secs(5)).await;
-    if let Some((url, name)) = schema {
-        pg_exec(&url, &format!("DROP SCHEMA {name} CASCADE")).await;
+    if let Some(schema) = schema {
+        schema.drop().await;
     }
 
     let half = sizes[(sizes.len() / 2).max(1) - 1];

@@ -189,6 +189,34 @@ pub(crate) fn usage(message: &str) -> ! {
     std::process::exit(2)
 }
 
+/// A schema of its own for one run, on the PostgreSQL server that
+/// `--database-url` names: the options that connect into it, and what dropping
+/// it takes.
+pub(crate) struct PgSchema {
+    url: String,
+    name: String,
+    pub options: sqlx::postgres::PgConnectOptions,
+}
+
+impl PgSchema {
+    /// Creates the schema `<prefix>_<a new UUID>`; without `--database-url`, ends
+    /// the process with a usage error.
+    pub(crate) async fn create(prefix: &str) -> Self {
+        let url = arg("--database-url")
+            .unwrap_or_else(|| usage("--store postgres needs --database-url URL"));
+        let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+        pg_exec(&url, &format!("CREATE SCHEMA {name}")).await;
+        let options: sqlx::postgres::PgConnectOptions = url.parse().expect("a PostgreSQL URL");
+        let options = options.options([("search_path", name.as_str())]);
+        Self { url, name, options }
+    }
+
+    /// Drops the schema and everything in it.
+    pub(crate) async fn drop(self) {
+        pg_exec(&self.url, &format!("DROP SCHEMA {} CASCADE", self.name)).await;
+    }
+}
+
 /// Runs one SQL statement on the PostgreSQL server at `url`.
 pub(crate) async fn pg_exec(url: &str, sql: &str) {
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
