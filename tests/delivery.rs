@@ -776,6 +776,63 @@ mod per_host {
     }
 }
 
+mod workers {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use rest_hooks::delivery::{Deliverer, Outgoing, Sent};
+
+    use super::*;
+
+    /// Panics at its first attempt, and takes every other delivery.
+    #[derive(Default)]
+    struct PanicsOnce {
+        panicked: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl Deliverer for PanicsOnce {
+        async fn deliver(&self, _: &Outgoing) -> Sent {
+            if !self.panicked.swap(true, Ordering::SeqCst) {
+                panic!("a deliverer's bug");
+            }
+            Sent {
+                result: AttemptResult::Status(200),
+                response_body: None,
+                retry_after: None,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_panics_is_replaced_and_its_delivery_sent_after_its_lease() {
+        let hooks = builder(MemoryStore::new())
+            .deliverer(PanicsOnce::default())
+            .concurrency(1)
+            .lease(Duration::from_millis(300))
+            .build()
+            .await
+            .unwrap();
+        let mut observed = hooks.observe();
+        subscribe(&hooks, "http://127.0.0.1:9/in".to_owned()).await;
+        hooks.created(&book(1)).await.unwrap();
+        hooks.created(&book(2)).await.unwrap();
+        // One worker: the one that panicked was replaced, or nothing is sent.
+        let mut delivered = Vec::new();
+        for _ in 0..2 {
+            let done = tokio::time::timeout(common::PATIENCE, observed.recv())
+                .await
+                .expect("an outcome in time")
+                .unwrap();
+            assert_eq!(done.next, Next::Delivered);
+            delivered.push(done.delivery.id);
+        }
+        delivered.sort();
+        delivered.dedup();
+        assert_eq!(delivered.len(), 2, "both events are delivered once");
+        hooks.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
 mod secrets_at_rest {
     use super::*;
     use rest_hooks::store::SqliteStore;

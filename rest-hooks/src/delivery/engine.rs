@@ -1,12 +1,12 @@
 //! The delivery engine of one process: the [dispatcher](super::dispatcher) leases
-//! due deliveries whenever it has room and runs an attempt task for each, and the
+//! due deliveries whenever its workers run short and they attempt them, and the
 //! [recorder](super::recorder) writes their outcomes in batches.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use tokio::sync::{Notify, OwnedSemaphorePermit, broadcast, mpsc, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -71,8 +71,8 @@ impl Engine {
     /// Runs until stopped: dispatches attempts, and records their outcomes until
     /// the last one is written.
     pub(crate) async fn run(self: Arc<Self>, stop: Stop) {
-        // Bounded, and sent to while the attempt still holds its permit: when the
-        // store records slower than targets answer, attempts wait instead of piling
+        // Bounded, and sent to before the worker takes its next delivery: when the
+        // store records slower than targets answer, workers wait instead of piling
         // outcomes up in memory.
         let (done, outcomes) = mpsc::channel(self.config.concurrency.max(1) * 4);
         let recorder = tokio::spawn(Arc::clone(&self).record(outcomes, stop.clone()));
@@ -84,11 +84,10 @@ impl Engine {
 
     /// Attempts one leased delivery and hands the outcome to the recorder.
     pub(super) async fn attempt(
-        self: Arc<Self>,
+        &self,
         outgoing: Outgoing,
         lease_ends: Instant,
-        _permit: OwnedSemaphorePermit,
-        done: mpsc::Sender<Done>,
+        done: &mpsc::Sender<Done>,
     ) {
         let span = {
             let d = &outgoing.delivery;
