@@ -40,7 +40,28 @@ impl HookModel for Author {
     }
 }
 
+/// A model that counts how often it is serialized, and fails to be when told to.
+#[derive(HookModel)]
+#[hook(app = "bookstore", owner = owner)]
+pub struct Counted {
+    owner: String,
+    fails: bool,
+    serialized: std::sync::atomic::AtomicUsize,
+}
+
+impl serde::Serialize for Counted {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.serialized
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.fails {
+            return Err(serde::ser::Error::custom("this value cannot be serialized"));
+        }
+        serializer.serialize_str(&self.owner)
+    }
+}
+
 rest_hooks::hook_events! {
+    "counted.added"  => bookstore.Counted.created,
     "book.added"     => bookstore.Book.created,
     "book.changed"   => bookstore.Book.updated+,
     "book.removed"   => bookstore.Book.deleted,
@@ -438,6 +459,56 @@ store_tests!(
     an_unsubscribed_hook_gets_nothing_more,
     hooks_built_later_index_what_the_store_has,
 );
+
+/// The default payload's `data` is serialized once for all the hooks of an event,
+/// and not at all for an event no hook is on.
+#[tokio::test]
+async fn a_model_is_serialized_once_for_all_its_hooks_and_not_for_none() {
+    let receiver = Receiver::start().await;
+    let hooks = hooks_on(rest_hooks::store::MemoryStore::new()).await;
+    let counted = |fails| Counted {
+        owner: "ann".into(),
+        fails,
+        serialized: 0.into(),
+    };
+    let value = counted(true);
+    assert_eq!(hooks.created(&value).await.unwrap(), 0);
+    assert_eq!(value.serialized.into_inner(), 0);
+
+    for k in 0..3 {
+        hooks
+            .subscribe(NewHook::new(
+                "ann",
+                "counted.added",
+                receiver.target(&format!("in/{k}")),
+            ))
+            .await
+            .unwrap();
+    }
+    let value = counted(false);
+    assert_eq!(hooks.created(&value).await.unwrap(), 3);
+    assert_eq!(value.serialized.into_inner(), 1);
+    let mut got: Vec<Value> = Vec::new();
+    for _ in 0..3 {
+        let arrived = receiver.next().await;
+        assert_eq!(
+            arrived.body["hook"]["target"],
+            receiver.target(&arrived.path[1..])
+        );
+        got.push(arrived.body["data"].clone());
+    }
+    assert_eq!(got, vec![json!("ann"); 3]);
+
+    // A value that cannot be serialized is an error, and queues nothing.
+    let value = counted(true);
+    assert!(matches!(
+        hooks.created(&value).await,
+        Err(Error::Payload(_))
+    ));
+    assert_eq!(value.serialized.into_inner(), 1);
+    assert_nothing_else_arrives(&hooks, &receiver).await;
+    hooks.shutdown(Duration::from_secs(5)).await;
+}
 
 /// `fire_in`: deliveries written in the caller's transaction exist if and only if
 /// it commits.

@@ -79,6 +79,8 @@ pub(crate) fn expand(cx: &Ctxt, input: &DeriveInput) -> TokenStream {
             const APP: &'static str = #app;
             const MODEL: &'static str = #model;
             const HAS_OWNER: bool = #has_owner;
+            #[doc(hidden)]
+            const __DEFAULT_PAYLOAD: bool = true;
             #owner_fn
             #example_fn
         }

@@ -74,6 +74,12 @@ pub trait HookModel: Serialize {
     #[doc(hidden)]
     const __FALLBACK: bool = false;
 
+    /// Whether [`payload`](Self::payload) is the default one, as with
+    /// `#[derive(HookModel)]`: firing then serializes the value once for all its
+    /// hooks, straight to bytes.
+    #[doc(hidden)]
+    const __DEFAULT_PAYLOAD: bool = false;
+
     /// The owner whose hooks receive this value's events, as text; `None` for a
     /// model without an owner.
     fn owner(&self) -> Option<String>;
@@ -128,11 +134,22 @@ impl<'a> HookInfo<'a> {
     /// It is what models send unless they override [`HookModel::payload`], and
     /// what raw events send with their payload as `data`.
     pub fn default_payload<T: Serialize + ?Sized>(&self, data: &T) -> serde_json::Result<Value> {
-        #[derive(Serialize)]
-        struct Envelope<'a, T: ?Sized> {
-            hook: &'a HookInfo<'a>,
-            data: &'a T,
-        }
         serde_json::to_value(Envelope { hook: self, data })
     }
+
+    /// The default payload serialized: what [`default_payload`](Self::default_payload)
+    /// gives, with the keys in the order the types declare them.
+    pub(crate) fn default_body<T: Serialize + ?Sized>(
+        &self,
+        data: &T,
+    ) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&Envelope { hook: self, data })
+    }
+}
+
+/// The default payload: `{"hook": {"id", "event", "target"}, "data": data}`.
+#[derive(Serialize)]
+struct Envelope<'a, T: ?Sized> {
+    hook: &'a HookInfo<'a>,
+    data: &'a T,
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use super::Hooks;
@@ -87,7 +88,14 @@ impl Hooks {
             owner = model.owner();
             owner.as_deref().map_or(Audience::Nobody, Audience::Owner)
         };
-        self.build_deliveries(spec, audience, |hook| model.payload(hook))
+        if M::__DEFAULT_PAYLOAD {
+            let mut data = Data::new(model);
+            self.build_deliveries(spec, audience, |hook| hook.default_body(data.get()?))
+        } else {
+            self.build_deliveries(spec, audience, |hook| {
+                serde_json::to_vec(&model.payload(hook)?)
+            })
+        }
     }
 
     pub(super) fn raw_deliveries<P: Serialize + ?Sized>(
@@ -96,14 +104,15 @@ impl Hooks {
         payload: &P,
         audience: Audience<'_>,
     ) -> Result<Vec<Delivery>> {
-        self.build_deliveries(spec, audience, |hook| hook.default_payload(payload))
+        let mut data = Data::new(payload);
+        self.build_deliveries(spec, audience, |hook| hook.default_body(data.get()?))
     }
 
     fn build_deliveries(
         &self,
         spec: &'static EventSpec,
         audience: Audience<'_>,
-        payload: impl Fn(&HookInfo<'_>) -> serde_json::Result<serde_json::Value>,
+        mut body: impl FnMut(&HookInfo<'_>) -> serde_json::Result<Vec<u8>>,
     ) -> Result<Vec<Delivery>> {
         let hooks = {
             let index = self.inner.index.read();
@@ -125,7 +134,7 @@ impl Hooks {
                     event: &hook.event,
                     target: &hook.target,
                 };
-                let body = serde_json::to_vec(&payload(&info)?)?;
+                let body = body(&info)?;
                 if body.len() > self.inner.max_payload {
                     return Err(Error::PayloadTooLarge {
                         size: body.len(),
@@ -180,5 +189,27 @@ impl Hooks {
             retrying = true;
             tokio::time::sleep(backoff.next_wait().min(deadline - now)).await;
         }
+    }
+}
+
+/// The `data` of the default payload, serialized when the first hook needs it
+/// and then spliced into every hook's payload: an event for many hooks
+/// serializes its value once, and one for none not at all.
+struct Data<'a, T: ?Sized> {
+    value: &'a T,
+    json: Option<Box<RawValue>>,
+}
+
+impl<'a, T: Serialize + ?Sized> Data<'a, T> {
+    fn new(value: &'a T) -> Self {
+        Self { value, json: None }
+    }
+
+    fn get(&mut self) -> serde_json::Result<&RawValue> {
+        let json = match self.json.take() {
+            Some(json) => json,
+            None => serde_json::value::to_raw_value(self.value)?,
+        };
+        Ok(self.json.insert(json))
     }
 }
