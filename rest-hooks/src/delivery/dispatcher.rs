@@ -74,16 +74,9 @@ impl Engine {
             taken: (0..workers_count).map(|_| Mutex::new(None)).collect(),
             busy: AtomicUsize::new(0),
         });
-        let mut workers = JoinSet::new();
-        let mut worker_of: HashMap<Id, usize> = HashMap::new();
+        let mut workers = Workers::default();
         for worker in 0..workers_count {
-            let task = workers.spawn(Arc::clone(&self).work(
-                Arc::clone(&pool),
-                worker,
-                stop.clone(),
-                done.clone(),
-            ));
-            worker_of.insert(task.id(), worker);
+            workers.start(&self, &pool, worker, &stop, &done);
         }
 
         // A store that fails (a lost database, say) is asked again after waits that
@@ -134,17 +127,11 @@ impl Engine {
                 () = self.wake.notified() => {}
                 () = pool.running_low.notified() => {}
                 () = tokio::time::sleep(self.config.poll_interval) => {}
-                Some(ended) = workers.join_next_with_id() => {
+                Some(ended) = workers.tasks.join_next_with_id() => {
                     // Only a panic ends a worker before the queue closes: its
                     // delivery's lease expires, and a new worker takes its place.
-                    let worker = ended_worker(&mut worker_of, &pool, ended);
-                    let task = workers.spawn(Arc::clone(&self).work(
-                        Arc::clone(&pool),
-                        worker,
-                        stop.clone(),
-                        done.clone(),
-                    ));
-                    worker_of.insert(task.id(), worker);
+                    let worker = workers.ended(&pool, ended);
+                    workers.start(&self, &pool, worker, &stop, &done);
                 }
                 changed = stop.changed() => if changed.is_err() { break },
             }
@@ -159,16 +146,16 @@ impl Engine {
             .collect();
         drop(queue);
         let deadline = stop.borrow().unwrap_or_else(Instant::now);
-        while !workers.is_empty() {
-            match tokio::time::timeout_at(deadline, workers.join_next_with_id()).await {
+        while !workers.tasks.is_empty() {
+            match tokio::time::timeout_at(deadline, workers.tasks.join_next_with_id()).await {
                 Ok(Some(ended)) => {
-                    ended_worker(&mut worker_of, &pool, ended);
+                    workers.ended(&pool, ended);
                 }
                 Ok(None) => break,
                 Err(_) => {
-                    workers.abort_all();
-                    while let Some(ended) = workers.join_next_with_id().await {
-                        ended_worker(&mut worker_of, &pool, ended);
+                    workers.tasks.abort_all();
+                    while let Some(ended) = workers.tasks.join_next_with_id().await {
+                        workers.ended(&pool, ended);
                     }
                 }
             }
@@ -202,30 +189,54 @@ impl Engine {
     }
 }
 
-/// The worker whose task ended. An aborted worker's delivery stays in `taken`,
-/// to be given back; a panicked one's is forgotten, and its lease expires.
-fn ended_worker(
-    worker_of: &mut HashMap<Id, usize>,
-    pool: &Pool,
-    ended: Result<(Id, ()), tokio::task::JoinError>,
-) -> usize {
-    let (id, panicked) = match ended {
-        Ok((id, ())) => (id, false),
-        Err(error) => {
-            if error.is_panic() {
-                tracing::error!(%error, "a delivery worker panicked");
-            }
-            (error.id(), error.is_panic())
-        }
-    };
-    let worker = worker_of.remove(&id).unwrap_or_default();
-    if panicked
-        && let Some(taken) = pool.taken.get(worker)
-        && lock(taken).take().is_some()
-    {
-        pool.busy.fetch_sub(1, Ordering::Relaxed);
+/// The workers' tasks, and which worker each one runs.
+#[derive(Default)]
+struct Workers {
+    tasks: JoinSet<()>,
+    worker_of: HashMap<Id, usize>,
+}
+
+impl Workers {
+    /// Starts worker number `worker` of the pool.
+    fn start(
+        &mut self,
+        engine: &Arc<Engine>,
+        pool: &Arc<Pool>,
+        worker: usize,
+        stop: &Stop,
+        done: &mpsc::Sender<Done>,
+    ) {
+        let task = self.tasks.spawn(Arc::clone(engine).work(
+            Arc::clone(pool),
+            worker,
+            stop.clone(),
+            done.clone(),
+        ));
+        self.worker_of.insert(task.id(), worker);
     }
-    worker
+
+    /// The worker whose task ended. An aborted worker's delivery stays in
+    /// `taken`, to be given back; a panicked one's is forgotten, and its lease
+    /// expires.
+    fn ended(&mut self, pool: &Pool, ended: Result<(Id, ()), tokio::task::JoinError>) -> usize {
+        let (id, panicked) = match ended {
+            Ok((id, ())) => (id, false),
+            Err(error) => {
+                if error.is_panic() {
+                    tracing::error!(%error, "a delivery worker panicked");
+                }
+                (error.id(), error.is_panic())
+            }
+        };
+        let worker = self.worker_of.remove(&id).unwrap_or_default();
+        if panicked
+            && let Some(taken) = pool.taken.get(worker)
+            && lock(taken).take().is_some()
+        {
+            pool.busy.fetch_sub(1, Ordering::Relaxed);
+        }
+        worker
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
