@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::engine::{Done, Engine, LINGER, Stop};
+use super::lock;
 use crate::backoff::Backoff;
 use crate::queue::Outgoing;
 
@@ -237,10 +238,4 @@ impl Workers {
         }
         worker
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -11,6 +11,7 @@ use reqwest::Url;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 use tokio::sync::Semaphore;
 
+use super::lock;
 use super::sign::signature_header;
 use super::{RESPONSE_BODY_LIMIT, Sent};
 use crate::queue::{AttemptResult, Outgoing};
@@ -217,12 +218,6 @@ impl Deliverer for HttpDeliverer {
         };
         self.post(url, outgoing).await
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn failed(result: AttemptResult) -> Sent {

@@ -11,6 +11,7 @@ mod recorder;
 mod retry;
 pub mod sign;
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use crate::queue::{Next, Outgoing};
@@ -34,3 +35,11 @@ pub struct Sent {
 
 /// The most of a response body that is kept with an attempt, in bytes.
 pub const RESPONSE_BODY_LIMIT: usize = 4096;
+
+/// Locks `mutex`; a panic while it was held leaves nothing half-done here (a
+/// map insert, a slot set), so its data is used all the same.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
