@@ -48,9 +48,7 @@ impl Purger {
             if let Err(error) = purge(&*self.store, self.retention, stopping).await {
                 tracing::warn!(%error, "could not purge the delivery log; will try again");
             }
-            if stop.borrow().is_some() {
-                return;
-            }
+            // Returns at once when the stop came during the purge.
             tokio::select! {
                 () = tokio::time::sleep(self.interval) => {}
                 _ = stop.wait_for(Option::is_some) => return,
