@@ -233,6 +233,31 @@ async fn a_released_delivery_is_due_at_once(store: impl Store) {
     );
 }
 
+/// What a lease gives back is the delivery as it was queued, with its hook's
+/// secret and headers, whatever characters they hold.
+async fn a_leased_delivery_comes_back_whole_with_its_hooks_headers(store: impl Store) {
+    let mut h = hook("ann \"the\" owner ✓", "book.added");
+    h.headers = [
+        ("x-quote".to_owned(), "say \"hi\", \\ then ✓".to_owned()),
+        ("x-plain".to_owned(), "1".to_owned()),
+    ]
+    .into();
+    store.insert_hook(&h, usize::MAX).await.unwrap();
+    let mut queued = Delivery::new(&h, b"\x00\xffnot json \"at all\"".to_vec());
+    queued.test = true;
+    queued.target = "https://example.com/in?q=\"a b\"&é=1".into();
+    // The store keeps milliseconds.
+    queued.created_at =
+        OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_000_000).unwrap();
+    store.enqueue(vec![queued.clone()]).await.unwrap();
+
+    let leased = store.lease(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].delivery, queued);
+    assert_eq!(leased[0].secrets, [h.secret.clone()]);
+    assert_eq!(leased[0].headers, h.headers);
+}
+
 async fn a_lease_takes_at_most_its_limit(store: impl Store) {
     queued(&store, "ann", 5).await;
     assert_eq!(
@@ -1086,6 +1111,7 @@ store_tests!(
     an_expired_lease_gives_the_delivery_back,
     a_released_delivery_is_due_at_once,
     a_lease_takes_at_most_its_limit,
+    a_leased_delivery_comes_back_whole_with_its_hooks_headers,
     a_retry_is_due_when_recorded_and_attempts_are_logged_newest_first,
     a_gone_hook_is_deleted_with_its_queue,
     a_hook_failing_too_long_is_disabled_and_success_resets_the_clock,

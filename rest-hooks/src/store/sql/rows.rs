@@ -182,7 +182,7 @@ pub(in crate::store) fn parse_id(id: &str) -> Result<Uuid> {
     Uuid::parse_str(id).map_err(|_| corrupt(format!("id `{id}`")))
 }
 
-fn corrupt(what: String) -> Error {
+pub(in crate::store) fn corrupt(what: String) -> Error {
     Error::Store(StoreError::message(format!(
         "unreadable {what} in the store"
     )))

@@ -2,6 +2,7 @@
 //! embedded default: one process, no server.
 
 mod checkpoint;
+mod leased;
 mod queue;
 
 use std::path::Path;

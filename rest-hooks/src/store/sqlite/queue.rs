@@ -9,6 +9,7 @@ use sqlx::sqlite::SqlitePool;
 use uuid::Uuid;
 
 use super::SqliteStore;
+use super::leased::{self, LeasedRow};
 use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::Result;
 use crate::queue::{Attempt, Delivery, HookChange, Outgoing};
@@ -16,7 +17,6 @@ use crate::store::Disable;
 use crate::store::queue_rules::{Leased, RecordPlan};
 use crate::store::sql::WriteDeliveries;
 use crate::store::sql::group_commit::WriteQueued;
-use crate::store::sql::rows::LeasedRow;
 
 /// Statements built for a number of rows are cached (prepared once per
 /// connection) up to this many rows: the sizes that firing, leasing and recording
@@ -85,19 +85,14 @@ impl SqliteStore {
         // (SQLite's `RETURNING` takes subqueries, not joins). `LIMIT +?`, not
         // `LIMIT ?`: SQLite plans with a bare parameter's value, so each new limit
         // would compile the statement again.
-        let rows: Vec<LeasedRow> = sqlx::query_as(
+        let rows: Vec<LeasedRow> = sqlx::query_as(concat!(
             "UPDATE rest_hooks_deliveries SET leased_until = ?
              WHERE id IN (
                  SELECT id FROM rest_hooks_deliveries
                  WHERE state = 'pending' AND due_at <= ? AND (leased_until IS NULL OR leased_until <= ?)
-                 ORDER BY due_at LIMIT +?)
-             RETURNING id, hook_id, owner, event, target, payload, state, attempts, created_at, test,
-                 (SELECT secret FROM rest_hooks_hooks h WHERE h.id = hook_id) AS secret,
-                 (SELECT previous_secret FROM rest_hooks_hooks h WHERE h.id = hook_id) AS previous_secret,
-                 (SELECT previous_secret_until FROM rest_hooks_hooks h WHERE h.id = hook_id) AS previous_secret_until,
-                 (SELECT active FROM rest_hooks_hooks h WHERE h.id = hook_id) AS active,
-                 (SELECT CAST(headers AS TEXT) FROM rest_hooks_hooks h WHERE h.id = hook_id) AS headers",
-        )
+                 ORDER BY due_at LIMIT +?) ",
+            leased::returning!()
+        ))
         .bind(now.saturating_add(duration_millis(lease)))
         .bind(now)
         .bind(now)
