@@ -15,13 +15,17 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::Notice;
-use super::sql::group_commit::GroupCommit;
+use super::sql::group_commit::{GroupCommit, MaxCalls};
 use super::sql::rows::{AttemptRow, convert, select_attempts};
 use super::sql::{migrator, sql_store};
 use crate::error::Result;
 use crate::queue::{Attempt, Delivery};
 use notices::{announce, listen, relay};
 use queue::strings;
+
+/// Firing's calls that one commit takes at most: leases and records have
+/// connections of their own, so a large commit keeps no worker waiting.
+const COMMIT_CALLS: MaxCalls = MaxCalls(64);
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "hooks", include_str!("migrations/0001_hooks.sql")),
@@ -125,7 +129,7 @@ impl PgStore {
         let (queued, requests) = mpsc::channel(1);
         tokio::spawn(announce(pool.clone(), channel.clone(), requests));
         Ok(Self {
-            queue: GroupCommit::start(pool.clone()),
+            queue: GroupCommit::start(pool.clone(), COMMIT_CALLS),
             pool,
             channel,
             queued,

@@ -14,9 +14,6 @@ use crate::error::{Error, Result};
 use crate::queue::Delivery;
 use crate::store::StoreError;
 
-/// How many `enqueue` calls one commit takes at most.
-const MAX_CALLS: usize = 64;
-
 /// Writes deliveries, due at once, all or none.
 #[async_trait]
 pub(crate) trait WriteQueued: Send + Sync + 'static {
@@ -35,12 +32,17 @@ pub(crate) struct GroupCommit {
     calls: mpsc::Sender<Call>,
 }
 
+/// How many `enqueue` calls one commit takes at most.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MaxCalls(pub(crate) usize);
+
 impl GroupCommit {
-    /// Starts the task that writes with `writer`; it ends when the last clone of
-    /// this is dropped.
-    pub(crate) fn start(writer: impl WriteQueued) -> Self {
-        let (calls, waiting) = mpsc::channel(MAX_CALLS);
-        tokio::spawn(write_calls(writer, waiting));
+    /// Starts the task that writes with `writer`, `most` calls a commit at most;
+    /// it ends when the last clone of this is dropped.
+    pub(crate) fn start(writer: impl WriteQueued, most: MaxCalls) -> Self {
+        let most = most.0.max(1);
+        let (calls, waiting) = mpsc::channel(most);
+        tokio::spawn(write_calls(writer, waiting, most));
         Self { calls }
     }
 
@@ -59,9 +61,9 @@ impl GroupCommit {
 }
 
 /// Takes whatever calls are waiting and writes their deliveries in one go.
-async fn write_calls(writer: impl WriteQueued, mut waiting: mpsc::Receiver<Call>) {
-    let mut calls = Vec::with_capacity(MAX_CALLS);
-    while waiting.recv_many(&mut calls, MAX_CALLS).await > 0 {
+async fn write_calls(writer: impl WriteQueued, mut waiting: mpsc::Receiver<Call>, most: usize) {
+    let mut calls = Vec::with_capacity(most);
+    while waiting.recv_many(&mut calls, most).await > 0 {
         let mut all = Vec::with_capacity(calls.iter().map(|c| c.deliveries.len()).sum());
         let mut callers = Vec::with_capacity(calls.len());
         for call in calls.drain(..) {
@@ -155,7 +157,7 @@ mod tests {
             writes: Arc::new(AtomicUsize::new(0)),
             gate: Arc::new(Semaphore::new(0)),
         };
-        let queue = GroupCommit::start(writer.clone());
+        let queue = GroupCommit::start(writer.clone(), MaxCalls(64));
         let first = tokio::spawn({
             let queue = queue.clone();
             async move { queue.enqueue(vec![delivery()]).await }
@@ -170,7 +172,7 @@ mod tests {
                 tokio::spawn(async move { queue.enqueue(vec![delivery()]).await })
             })
             .collect();
-        while queue.calls.capacity() > MAX_CALLS - 5 {
+        while queue.calls.capacity() > 64 - 5 {
             tokio::task::yield_now().await;
         }
         writer.gate.add_permits(1);
