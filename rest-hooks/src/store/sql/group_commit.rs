@@ -157,7 +157,8 @@ mod tests {
             writes: Arc::new(AtomicUsize::new(0)),
             gate: Arc::new(Semaphore::new(0)),
         };
-        let queue = GroupCommit::start(writer.clone(), MaxCalls(64));
+        const MOST: usize = 64;
+        let queue = GroupCommit::start(writer.clone(), MaxCalls(MOST));
         let first = tokio::spawn({
             let queue = queue.clone();
             async move { queue.enqueue(vec![delivery()]).await }
@@ -172,7 +173,7 @@ mod tests {
                 tokio::spawn(async move { queue.enqueue(vec![delivery()]).await })
             })
             .collect();
-        while queue.calls.capacity() > 64 - 5 {
+        while queue.calls.capacity() > MOST - 5 {
             tokio::task::yield_now().await;
         }
         writer.gate.add_permits(1);

@@ -19,8 +19,8 @@ use crate::store::sql::WriteDeliveries;
 use crate::store::sql::group_commit::WriteQueued;
 
 /// Statements built for a number of rows are cached (prepared once per
-/// connection) up to this many rows: the sizes that firing, leasing and recording
-/// usually write and read when the engine keeps up. Larger
+/// connection) up to this many rows: the sizes that firing and recording usually
+/// write when the engine keeps up. Larger
 /// ones run unprepared, so that the cache does not fill with large statements of
 /// every size a backlog produces.
 const SMALL_BATCH: usize = 16;
