@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use rest_hooks::store::PgStore;
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{HookModel, Hooks, NewHook};
-use support::{CountingReceiver, arg, arg_or, now_us, pg_exec, usage};
+use support::{CountingReceiver, arg, arg_or, count_arg, now_us, pg_exec, usage};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout};
 use tokio::task::JoinSet;
@@ -167,11 +167,7 @@ impl Worker {
 async fn parent() -> i32 {
     let url = arg("--database-url")
         .unwrap_or_else(|| usage("--database-url URL of a PostgreSQL database is needed"));
-    let processes: u64 = arg_or("--processes", 2);
-    if processes == 0 {
-        eprintln!("--processes must be at least 1");
-        return 2;
-    }
+    let processes: u64 = count_arg("--processes", 2);
     let events: u64 = arg_or("--events", 10_000);
     let hook_count: u64 = arg_or("--hooks", 5);
     let kill = !std::env::args().any(|a| a == "--no-kill");

@@ -36,7 +36,8 @@ use rest_hooks::store::{MemoryStore, PgStore, SqliteStore};
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{HookModel, Hooks, HooksBuilder, NewHook};
 use support::{
-    CountingReceiver, PgSchema, arg, arg_or, cpu_time, now_us, open_loop, peak_rss_mib, usage,
+    CountingReceiver, PgSchema, arg, arg_or, count_arg, cpu_time, micros_each, now_us, open_loop,
+    peak_rss_mib, usage,
 };
 use tokio::sync::broadcast;
 
@@ -69,22 +70,12 @@ rest_hooks::hook_events! {
 #[tokio::main]
 async fn main() {
     let store = arg("--store").unwrap_or_else(|| "memory".into());
-    let events: u64 = arg_or("--events", 20_000);
-    let hook_count: u64 = arg_or("--hooks", 10);
-    let concurrency: usize = arg_or("--concurrency", 64);
-    let firers: u64 = arg_or("--firers", concurrency as u64);
-    let receiver_down = std::env::args().any(|a| a == "--receiver-down");
     // With none of one of these, nothing is delivered and the run would never end.
-    for (flag, value) in [
-        ("--events", events),
-        ("--hooks", hook_count),
-        ("--concurrency", concurrency as u64),
-        ("--firers", firers),
-    ] {
-        if value == 0 {
-            usage(&format!("{flag} must be at least 1"));
-        }
-    }
+    let events: u64 = count_arg("--events", 20_000);
+    let hook_count: u64 = count_arg("--hooks", 10);
+    let concurrency: usize = count_arg("--concurrency", 64);
+    let firers: u64 = count_arg("--firers", concurrency as u64);
+    let receiver_down = std::env::args().any(|a| a == "--receiver-down");
 
     let receiver = CountingReceiver::start(Duration::ZERO).await;
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -360,10 +351,6 @@ async fn limit(url: &str, requests: u64, concurrency: usize) -> f64 {
 }
 
 /// `total` spread over `count`, in microseconds each.
-fn micros_each(total: Duration, count: u64) -> f64 {
-    total.as_secs_f64() * 1e6 / count as f64
-}
-
 async fn drop_schema(schema: Option<PgSchema>) {
     if let Some(schema) = schema {
         schema.drop().await;

@@ -24,7 +24,7 @@ use std::time::Duration;
 use rest_hooks::store::{PgStore, SqliteStore, Store};
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{Delivery, DeliveryState, HookModel, Hooks, NewHook};
-use support::{CountingReceiver, PgSchema, arg, arg_or, open_loop, usage};
+use support::{CountingReceiver, PgSchema, arg, arg_or, count_arg, open_loop, usage};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -45,10 +45,7 @@ rest_hooks::hook_events! {
 async fn main() {
     let store = arg("--store").unwrap_or_else(|| usage("--store sqlite|postgres is needed"));
     let rows: u64 = arg_or("--rows", 200_000);
-    let rate: u32 = arg_or("--rate", 500);
-    if rate == 0 {
-        usage("--rate must be at least 1");
-    }
+    let rate: u32 = count_arg("--rate", 500);
     let dir = tempfile::tempdir().expect("a temp dir");
     match store.as_str() {
         "sqlite" => {

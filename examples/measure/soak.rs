@@ -30,7 +30,7 @@ use axum::http::StatusCode;
 use rest_hooks::store::{PgStore, SqliteStore};
 use rest_hooks::target_policy::TargetPolicy;
 use rest_hooks::{HookModel, Hooks, HooksBuilder, NewHook};
-use support::{PgSchema, arg, arg_or, open_loop, peak_rss_mib, rss_mib, usage};
+use support::{PgSchema, arg, arg_or, count_arg, open_loop, peak_rss_mib, rss_mib, usage};
 use tokio::time::Instant;
 
 /// One fired event, numbered in firing order.
@@ -135,12 +135,9 @@ const ROWS: &str = "SELECT (SELECT COUNT(*) FROM rest_hooks_deliveries), (SELECT
 #[tokio::main]
 async fn main() {
     let store = arg("--store").unwrap_or_else(|| usage("--store sqlite|postgres is needed"));
-    let minutes: u64 = arg_or("--minutes", 6);
+    let minutes: u64 = count_arg("--minutes", 6);
     let retention = Duration::from_secs(arg_or("--retention-seconds", 60));
-    let rate: u32 = arg_or("--rate", 500);
-    if minutes == 0 || rate == 0 {
-        usage("--minutes and --rate must be at least 1");
-    }
+    let rate: u32 = count_arg("--rate", 500);
 
     let arrivals = Arc::new(Arrivals::default());
     let app = axum::Router::new()

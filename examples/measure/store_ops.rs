@@ -24,7 +24,7 @@ use std::time::Duration;
 use rest_hooks::delivery::Next;
 use rest_hooks::store::{Disable, MemoryStore, PgStore, Recorded, SqliteStore, Store};
 use rest_hooks::{Attempt, AttemptResult, Delivery, Hook};
-use support::{PgSchema, arg, arg_or, cpu_time, usage};
+use support::{PgSchema, arg, arg_or, count_arg, cpu_time, micros_each, usage};
 use time::OffsetDateTime;
 
 /// The batch sizes and the number of rows.
@@ -40,22 +40,12 @@ struct Sizes {
 async fn main() {
     let store = arg("--store").unwrap_or_else(|| "sqlite".into());
     let sizes = Sizes {
-        rows: arg_or("--rows", 100_000),
-        enqueue: arg_or("--enqueue-batch", 160),
-        lease: arg_or("--lease-batch", 54),
-        record: arg_or("--record-batch", 70),
+        rows: count_arg("--rows", 100_000),
+        enqueue: count_arg("--enqueue-batch", 160),
+        lease: count_arg("--lease-batch", 54),
+        record: count_arg("--record-batch", 70),
         in_flight: arg_or("--in-flight", 128),
     };
-    for (flag, value) in [
-        ("--rows", sizes.rows),
-        ("--enqueue-batch", sizes.enqueue),
-        ("--lease-batch", sizes.lease),
-        ("--record-batch", sizes.record),
-    ] {
-        if value == 0 {
-            usage(&format!("{flag} must be at least 1"));
-        }
-    }
     let dir = tempfile::tempdir().expect("a temp dir");
     let figures = match store.as_str() {
         "memory" => measure(MemoryStore::new(), &sizes).await,
@@ -139,9 +129,9 @@ async fn measure(store: impl Store, sizes: &Sizes) -> [f64; 3] {
         sizes.lease, sizes.record
     );
     [
-        micros_each(enqueue, sizes.rows),
-        micros_each(lease, leased),
-        micros_each(record, recorded),
+        micros_each(enqueue, sizes.rows as u64),
+        micros_each(lease, leased as u64),
+        micros_each(record, recorded as u64),
     ]
 }
 
@@ -172,8 +162,4 @@ fn delivered(delivery: &Delivery) -> Recorded {
         },
         next: Next::Delivered,
     }
-}
-
-fn micros_each(cpu: Duration, rows: usize) -> f64 {
-    cpu.as_secs_f64() * 1e6 / rows.max(1) as f64
 }

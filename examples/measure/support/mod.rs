@@ -115,6 +115,11 @@ pub(crate) fn cpu_time() -> Duration {
 }
 
 /// The process's peak resident memory (VmHWM), in MiB.
+/// `total` shared out over `count` (at least one), in µs.
+pub(crate) fn micros_each(total: Duration, count: u64) -> f64 {
+    total.as_secs_f64() * 1e6 / count.max(1) as f64
+}
+
 pub(crate) fn peak_rss_mib() -> f64 {
     status_mib("VmHWM:")
 }
@@ -172,6 +177,16 @@ pub(crate) fn arg(name: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The value after `--name`, or `default`; ends the process with a usage error
+/// when it is 0, a count the run cannot do without.
+pub(crate) fn count_arg<T: std::str::FromStr + PartialEq + From<u8>>(name: &str, default: T) -> T {
+    let value = arg_or(name, default);
+    if value == T::from(0) {
+        usage(&format!("{name} must be at least 1"));
+    }
+    value
 }
 
 pub(crate) fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
