@@ -2,6 +2,7 @@
 //! workers lease deliveries with `FOR UPDATE SKIP LOCKED`, and `LISTEN/NOTIFY`
 //! tells every process what the others queued and which hooks they changed.
 
+mod leased;
 mod notices;
 mod queue;
 

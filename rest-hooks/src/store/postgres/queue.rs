@@ -10,6 +10,7 @@ use sqlx::postgres::PgPool;
 use uuid::Uuid;
 
 use super::PgStore;
+use super::leased::LeasedRow;
 use crate::clock::{duration_millis, millis, now_millis};
 use crate::error::Result;
 use crate::queue::{Delivery, HookChange, Outgoing};
@@ -17,7 +18,7 @@ use crate::store::Disable;
 use crate::store::queue_rules::{Leased, RecordPlan};
 use crate::store::sql::WriteDeliveries;
 use crate::store::sql::group_commit::WriteQueued;
-use crate::store::sql::rows::{LeasedRow, parse_id};
+use crate::store::sql::rows::parse_id;
 
 #[async_trait]
 impl WriteQueued for PgPool {

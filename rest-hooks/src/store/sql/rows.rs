@@ -9,7 +9,6 @@ use crate::error::{Error, Result};
 use crate::hook::Hook;
 use crate::queue::{Attempt, AttemptResult, Delivery, DeliveryState};
 use crate::store::StoreError;
-use crate::store::queue_rules::HookSecrets;
 
 /// `SELECT` of a whole [`HookRow`] from `rest_hooks_hooks`, as both dialects
 /// write it, then the rest of the query (a macro, so that the query is a literal).
@@ -137,34 +136,6 @@ impl TryFrom<AttemptRow> for Attempt {
             duration_ms: u64::try_from(row.duration_ms).unwrap_or_default(),
             response_body: row.response_body,
         })
-    }
-}
-
-/// A leased delivery with its hook's secrets, absent when the hook is gone.
-#[derive(sqlx::FromRow)]
-pub(in crate::store) struct LeasedRow {
-    #[sqlx(flatten)]
-    delivery: DeliveryRow,
-    secret: Option<String>,
-    previous_secret: Option<String>,
-    previous_secret_until: Option<i64>,
-    active: Option<bool>,
-    headers: Option<String>,
-}
-
-impl LeasedRow {
-    pub(in crate::store) fn split(self) -> Result<(Delivery, Option<HookSecrets>)> {
-        let hook = match self.secret {
-            Some(secret) => Some(HookSecrets {
-                secret,
-                previous_secret: self.previous_secret,
-                previous_secret_until: self.previous_secret_until,
-                active: self.active.unwrap_or(false),
-                headers: parse_headers(self.headers.as_deref().unwrap_or("{}"))?,
-            }),
-            None => None,
-        };
-        Ok((Delivery::try_from(self.delivery)?, hook))
     }
 }
 
