@@ -1269,6 +1269,24 @@ mod migrations {
         assert_eq!(reopened.list_hooks("ann", None, 1000).await.unwrap(), [h]);
     }
 
+    /// SQLite's leases are the process's: a store opened again (a process that
+    /// restarted) leases at once what the last one held.
+    #[tokio::test]
+    async fn a_sqlite_store_opened_again_leases_what_the_last_one_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hooks.db");
+        let h = super::hook("ann", "book.added");
+        let delivery = rest_hooks::Delivery::new(&h, b"{}".to_vec());
+        let first = SqliteStore::open(&path).await.unwrap();
+        first.insert_hook(&h, usize::MAX).await.unwrap();
+        first.enqueue(vec![delivery.clone()]).await.unwrap();
+        assert_eq!(super::leased_ids(&first).await, [delivery.id]);
+        assert!(super::leased_ids(&first).await.is_empty());
+        drop(first);
+        let reopened = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(super::leased_ids(&reopened).await, [delivery.id]);
+    }
+
     #[tokio::test]
     async fn a_sqlite_store_of_an_older_version_is_upgraded() {
         use sqlx::migrate::{Migration, MigrationType, Migrator};

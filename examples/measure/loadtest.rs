@@ -13,8 +13,9 @@
 //! subscribes K hooks to it, fires N events from `--firers` tasks (C by default, as
 //! many request handlers as attempts in flight; each fires its next event once the
 //! last is queued) and waits until all N×K deliveries have arrived. Then, against the same receiver, it measures the limit: a plain reqwest
-//! POST loop of the same body at the same concurrency. It prints p50/p99
-//! fire-to-receipt latency, peak RSS, and last the line
+//! POST loop of the same body at the same concurrency. It prints how many were
+//! delivered while firing, p50/p99 fire-to-receipt latency, how many were sent
+//! more than once, peak RSS, and last the line
 //! `loadtest store=<s> deliveries_per_s=<x> limit_per_s=<y> ratio=<x/y> p99_ms=<z>`.
 //!
 //! With `--rate R --seconds S` (an open loop), it fires R events a second on a
@@ -141,8 +142,9 @@ async fn main() {
     fire_all(&hooks, events, firers).await;
     let fired_in = started.elapsed();
     println!(
-        "fired {events} events ({expected} deliveries) in {:.2} s",
-        fired_in.as_secs_f64()
+        "fired {events} events ({expected} deliveries) in {:.2} s; {} delivered meanwhile",
+        fired_in.as_secs_f64(),
+        receiver.counts().0
     );
 
     if receiver_down {
@@ -190,9 +192,11 @@ async fn main() {
         percentile_ms(&latencies, 0.50),
         percentile_ms(&latencies, 0.99),
     );
+    let (distinct, requests) = receiver.counts();
     println!(
-        "delivered {expected} in {:.2} s: {deliveries_per_s:.0}/s, fire-to-receipt p50 {p50:.1} ms, p99 {p99:.1} ms",
-        elapsed.as_secs_f64()
+        "delivered {expected} in {:.2} s: {deliveries_per_s:.0}/s, fire-to-receipt p50 {p50:.1} ms, p99 {p99:.1} ms; {} sent more than once",
+        elapsed.as_secs_f64(),
+        requests.saturating_sub(distinct)
     );
 
     let cpu_before_limit = cpu_time();
@@ -350,7 +354,7 @@ async fn limit(url: &str, requests: u64, concurrency: usize) -> f64 {
     requests as f64 / started.elapsed().as_secs_f64()
 }
 
-/// `total` spread over `count`, in microseconds each.
+/// Drops the load test's PostgreSQL schema, if it made one.
 async fn drop_schema(schema: Option<PgSchema>) {
     if let Some(schema) = schema {
         schema.drop().await;

@@ -150,6 +150,11 @@ impl<'a> RecordPlan<'a> {
         plan
     }
 
+    /// The deliveries of the attempts logged.
+    pub(super) fn logged_deliveries(&self) -> Vec<Uuid> {
+        self.logged.iter().map(|a| a.delivery_id).collect()
+    }
+
     /// Whether every attempt of the batch delivered: the usual batch, which a store
     /// can write in one statement.
     pub(super) fn successes_only(&self) -> bool {

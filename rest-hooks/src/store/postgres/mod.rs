@@ -15,10 +15,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::Notice;
 use super::sql::group_commit::{GroupCommit, MaxCalls};
-use super::sql::rows::{AttemptRow, convert, select_attempts};
+use super::sql::rows::{AttemptRow, QueueCounts, convert, queue_depth, select_attempts};
 use super::sql::{migrator, sql_store};
+use super::{Notice, QueueDepth};
 use crate::error::Result;
 use crate::queue::{Attempt, Delivery};
 use notices::{announce, listen, relay};
@@ -167,12 +167,34 @@ sql_store!(
     lock = " FOR UPDATE"
 );
 
-/// What the SQL statements shared with PostgreSQL leave to SQLite.
+/// What the SQL statements shared with SQLite leave to PostgreSQL.
 impl PgStore {
     async fn enqueue_deliveries(&self, deliveries: Vec<Delivery>) -> Result<()> {
         self.queue.enqueue(deliveries).await?;
         self.queued_again();
         Ok(())
+    }
+
+    /// Counts the queue (see [`Store::queue_depth`](crate::store::Store::queue_depth)).
+    /// Leases that ran out count as due: another worker takes them next. Each
+    /// count goes along a partial index of its own (pending, held, failed), so
+    /// that a check never reads the whole log.
+    async fn count_queue(&self, now: i64) -> Result<QueueDepth> {
+        let counts: QueueCounts = sqlx::query_as(
+            "SELECT
+                 (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'pending'
+                  AND due_at <= $1 AND (leased_until IS NULL OR leased_until <= $1)),
+                 (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'pending'
+                  AND leased_until > $1),
+                 (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'held'),
+                 (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'failed'),
+                 (SELECT MIN(due_at) FROM rest_hooks_deliveries WHERE state = 'pending'
+                  AND due_at <= $1 AND (leased_until IS NULL OR leased_until <= $1))",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(queue_depth(counts))
     }
 
     async fn list_attempt_rows(&self, owner: &str, delivery_ids: &[Uuid]) -> Result<Vec<Attempt>> {

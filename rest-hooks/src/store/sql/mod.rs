@@ -54,7 +54,7 @@ pub trait WriteDeliveries: Send {
 /// text and handling are the same in SQLite and PostgreSQL (both take `$n`
 /// parameters) written here once, and the rest handed to the backend's own
 /// methods (`enqueue_deliveries`, `lease_due`,
-/// `release_leased`, `record_batch`, `list_attempt_rows`, `listen_for_notices`,
+/// `release_leased`, `record_batch`, `count_queue`, `list_attempt_rows`, `listen_for_notices`,
 /// `queued_again` after a redelivery, and `may_purge` and `purged` around a
 /// batch of the purge). A macro rather than code generic over
 /// the database, so that each backend keeps its concrete types: `$read` and
@@ -185,31 +185,7 @@ macro_rules! sql_store {
             }
 
             async fn queue_depth(&self, now: i64) -> $crate::error::Result<$crate::store::QueueDepth> {
-                // Leases that ran out count as due: another worker takes them next.
-                // Each count along a partial index of its own (pending, held,
-                // failed), so that a check never reads the whole log.
-                let row: (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
-                    "SELECT
-                         (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'pending'
-                          AND due_at <= $1 AND (leased_until IS NULL OR leased_until <= $1)),
-                         (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'pending'
-                          AND leased_until > $1),
-                         (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'held'),
-                         (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'failed'),
-                         (SELECT MIN(due_at) FROM rest_hooks_deliveries WHERE state = 'pending'
-                          AND due_at <= $1 AND (leased_until IS NULL OR leased_until <= $1))",
-                )
-                .bind(now)
-                .fetch_one(&self.$read)
-                .await?;
-                let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
-                Ok($crate::store::QueueDepth {
-                    due: count(row.0),
-                    leased: count(row.1),
-                    held: count(row.2),
-                    failed: count(row.3),
-                    oldest_due_at: row.4,
-                })
+                self.count_queue(now).await
             }
 
             async fn purge_deliveries(

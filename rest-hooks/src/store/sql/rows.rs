@@ -158,3 +158,27 @@ pub(in crate::store) fn corrupt(what: String) -> Error {
         "unreadable {what} in the store"
     )))
 }
+
+/// What a SQL store's count of its queue reads: due, leased, held and failed
+/// deliveries, and when the oldest due one was due.
+pub(in crate::store) type QueueCounts = (
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// The [`QueueDepth`](crate::store::QueueDepth) of [`QueueCounts`].
+pub(in crate::store) fn queue_depth(
+    (due, leased, held, failed, oldest_due_at): QueueCounts,
+) -> crate::store::QueueDepth {
+    let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
+    crate::store::QueueDepth {
+        due: count(due),
+        leased: count(leased),
+        held: count(held),
+        failed: count(failed),
+        oldest_due_at,
+    }
+}

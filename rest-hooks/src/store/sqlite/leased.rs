@@ -1,7 +1,7 @@
-//! A leased delivery as SQLite's lease returns it: the payload, and every other
+//! A leased delivery as SQLite's lease reads it: the payload, and every other
 //! column with its hook's secrets in one JSON array.
 //!
-//! sqlx copies each value of each returned row (`sqlite3_value_dup`) on the
+//! sqlx copies each value of each row (`sqlite3_value_dup`) on the
 //! connection's thread and frees the copies where the row is dropped, on the
 //! runtime's; every one of those allocations takes SQLite's global memory mutex,
 //! which the connection's thread holds for its own. Fifteen values a row made
@@ -19,27 +19,27 @@ use crate::queue::{Delivery, DeliveryState};
 use crate::store::queue_rules::HookSecrets;
 use crate::store::sql::rows::corrupt;
 
-/// What the lease returns of each row, after its `UPDATE`: a [`LeasedRow`] (a
-/// macro, so that the statement is one literal).
-macro_rules! returning {
+/// What the lease reads of each row: a [`LeasedRow`] (a macro, so that the
+/// statement is one literal).
+macro_rules! columns {
     () => {
-        "RETURNING payload, json_array(
+        "SELECT payload, json_array(
              id, hook_id, owner, event, target, attempts, created_at, test,
              (SELECT json_array(secret, previous_secret, previous_secret_until, active, json(headers))
-              FROM rest_hooks_hooks h WHERE h.id = hook_id)) AS rest"
+              FROM rest_hooks_hooks h WHERE h.id = hook_id)) AS rest "
     };
 }
 
-pub(super) use returning;
+pub(super) use columns;
 
-/// A row of [`returning`]: the payload, and the rest as JSON.
+/// A row of [`columns`]: the payload, and the rest as JSON.
 #[derive(sqlx::FromRow)]
 pub(super) struct LeasedRow {
     payload: Vec<u8>,
     rest: String,
 }
 
-/// The JSON array of a [`LeasedRow`], in the order [`returning`] writes it. The
+/// The JSON array of a [`LeasedRow`], in the order [`columns`] writes it. The
 /// state is not in it: a lease takes pending deliveries only.
 #[derive(Deserialize)]
 struct Rest(

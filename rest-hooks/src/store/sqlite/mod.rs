@@ -3,10 +3,12 @@
 
 mod checkpoint;
 mod leased;
+mod leases;
 mod queue;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::SqliteConnection;
@@ -16,13 +18,14 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
-use super::Notice;
 use super::sql::group_commit::{GroupCommit, MaxCalls};
-use super::sql::rows::{AttemptRow, convert, select_attempts};
+use super::sql::rows::{AttemptRow, QueueCounts, convert, queue_depth, select_attempts};
 use super::sql::{migrator, sql_store};
+use super::{Notice, QueueDepth};
 use crate::error::Result;
 use crate::queue::{Attempt, Delivery};
 use checkpoint::{Checkpointer, WRITER_CHECKPOINT_PAGES};
+use leases::Leases;
 use queue::push_ids;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -85,11 +88,18 @@ const VACUUM_STEP: &str = "PRAGMA incremental_vacuum(512)";
 /// waiting on SQLite's lock (whose busy handler sleeps); reads use a small pool.
 /// Events fired while it is busy are queued together, in one commit. A store that
 /// opened its file checkpoints on a connection of its own, beside the writer.
+///
+/// Leases are kept in memory, not written: a lease reads due deliveries on a
+/// reader connection, beside the writer. Clones share them; open a file once in a
+/// process and clone the store, and deliver from one process only (several
+/// processes share a [`PgStore`](super::PgStore)). A process that restarts finds
+/// what it had leased due at once.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     readers: SqlitePool,
     writer: SqlitePool,
     queue: GroupCommit,
+    leases: Arc<Leases>,
     /// `None` on the application's pool, whose settings are its own.
     checkpoints: Option<Checkpointer>,
 }
@@ -146,6 +156,7 @@ impl SqliteStore {
 
     fn new(readers: SqlitePool, writer: SqlitePool, checkpoints: Option<Checkpointer>) -> Self {
         Self {
+            leases: Default::default(),
             queue: GroupCommit::start(writer.clone(), COMMIT_CALLS),
             readers,
             writer,
@@ -205,6 +216,30 @@ impl SqliteStore {
         let queued = self.queue.enqueue(deliveries).await;
         self.wrote();
         queued
+    }
+
+    /// Counts the queue (see [`Store::queue_depth`](super::Store::queue_depth)),
+    /// with the leases this store holds in memory. Each count goes along a
+    /// partial index of its own (pending, held, failed), so that a check never
+    /// reads the whole log.
+    async fn count_queue(&self, now: i64) -> Result<QueueDepth> {
+        let leased = serde_json::to_string(&self.leases.leased(now))?;
+        let counts: QueueCounts = sqlx::query_as(
+            "SELECT
+                 (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'pending'
+                  AND due_at <= ?1 AND id NOT IN (SELECT value FROM json_each(?2))),
+                 (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'pending'
+                  AND id IN (SELECT value FROM json_each(?2))),
+                 (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'held'),
+                 (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'failed'),
+                 (SELECT MIN(due_at) FROM rest_hooks_deliveries WHERE state = 'pending'
+                  AND due_at <= ?1 AND id NOT IN (SELECT value FROM json_each(?2)))",
+        )
+        .bind(now)
+        .bind(leased)
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(queue_depth(counts))
     }
 
     async fn list_attempt_rows(&self, owner: &str, delivery_ids: &[Uuid]) -> Result<Vec<Attempt>> {

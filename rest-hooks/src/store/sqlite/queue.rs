@@ -25,7 +25,7 @@ use crate::store::sql::group_commit::WriteQueued;
 /// every size a backlog produces.
 const SMALL_BATCH: usize = 16;
 
-/// How many deliveries one `INSERT` writes: 12 parameters a row stays well under
+/// How many deliveries one `INSERT` writes: 11 parameters a row stays well under
 /// SQLite's limit on bound parameters.
 const INSERT_CHUNK: usize = 1000;
 
@@ -38,7 +38,7 @@ impl WriteDeliveries for SqliteConnection {
         for chunk in deliveries.chunks(INSERT_CHUNK) {
             let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO rest_hooks_deliveries
-                 (id, hook_id, owner, event, target, payload, state, attempts, due_at, leased_until, created_at, test) ",
+                 (id, hook_id, owner, event, target, payload, state, attempts, due_at, created_at, test) ",
             );
             insert.push_values(chunk, |mut row, d| {
                 row.push_bind(d.id.to_string())
@@ -50,7 +50,6 @@ impl WriteDeliveries for SqliteConnection {
                     .push_bind(d.state.as_str())
                     .push_bind(i64::from(d.attempts))
                     .push_bind(now)
-                    .push_bind(None::<i64>)
                     .push_bind(millis(d.created_at))
                     .push_bind(d.test);
             });
@@ -78,35 +77,33 @@ impl WriteQueued for SqlitePool {
 }
 
 impl SqliteStore {
-    /// Leases due deliveries (see [`Store::lease`](crate::store::Store::lease)).
+    /// Leases due deliveries (see [`Store::lease`](crate::store::Store::lease)):
+    /// reads them on a reader connection and notes the leases in memory (see
+    /// [`Leases`](super::leases)).
     pub(super) async fn lease_due(&self, limit: usize, lease: Duration) -> Result<Vec<Outgoing>> {
         let now = now_millis();
-        // One statement: take the deliveries, and read the secrets that sign them
-        // (SQLite's `RETURNING` takes subqueries, not joins). `LIMIT +?`, not
-        // `LIMIT ?`: SQLite plans with a bare parameter's value, so each new limit
-        // would compile the statement again.
+        let (read, leased) = self.leases.start_read(now);
+        let leased = serde_json::to_string(&leased)?;
+        // One statement: the deliveries, and the secrets that sign them. `LIMIT
+        // +?`, not `LIMIT ?`: SQLite plans with a bare parameter's value, so each
+        // new limit would compile the statement again.
         let rows: Vec<LeasedRow> = sqlx::query_as(concat!(
-            "UPDATE rest_hooks_deliveries SET leased_until = ?
-             WHERE id IN (
-                 SELECT id FROM rest_hooks_deliveries
-                 WHERE state = 'pending' AND due_at <= ? AND (leased_until IS NULL OR leased_until <= ?)
-                 ORDER BY due_at LIMIT +?) ",
-            leased::returning!()
+            leased::columns!(),
+            "FROM rest_hooks_deliveries
+             WHERE state = 'pending' AND due_at <= ? AND id NOT IN (SELECT value FROM json_each(?))
+             ORDER BY due_at LIMIT +?"
         ))
-        .bind(now.saturating_add(duration_millis(lease)))
         .bind(now)
-        .bind(now)
+        .bind(leased)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.writer)
+        .fetch_all(&self.readers)
         .await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.wrote();
         let rows = rows
             .into_iter()
             .map(LeasedRow::split)
             .collect::<Result<Vec<_>>>()?;
+        let until = now.saturating_add(duration_millis(lease));
+        let rows = read.lease(rows, |(delivery, _)| delivery.id, now, until);
         let leased = Leased::sort(rows, now);
         if leased.has_unsendable() {
             self.drop_unsendable(&leased).await?;
@@ -127,6 +124,7 @@ impl SqliteStore {
         // statement, atomic by itself.
         if plan.successes_only() && plan.logged.len() <= INSERT_CHUNK {
             insert_attempts(&mut *self.writer.acquire().await?, &plan.logged).await?;
+            self.leases.retire(plan.logged_deliveries());
             self.wrote();
             return Ok(Vec::new());
         }
@@ -148,7 +146,7 @@ impl SqliteStore {
         }
         for (id, due_at) in &plan.retries {
             sqlx::query(
-                "UPDATE rest_hooks_deliveries SET attempts = attempts + 1, leased_until = NULL, due_at = ?, last_attempt_at = ?
+                "UPDATE rest_hooks_deliveries SET attempts = attempts + 1, due_at = ?, last_attempt_at = ?
                  WHERE id = ?",
             )
             .bind(due_at)
@@ -159,7 +157,7 @@ impl SqliteStore {
         }
         for id in &plan.failed {
             sqlx::query(
-                "UPDATE rest_hooks_deliveries SET state = 'failed', attempts = attempts + 1, leased_until = NULL, last_attempt_at = ?
+                "UPDATE rest_hooks_deliveries SET state = 'failed', attempts = attempts + 1, last_attempt_at = ?
                  WHERE id = ?",
             )
             .bind(now)
@@ -197,24 +195,15 @@ impl SqliteStore {
             changes.push(HookChange::Deleted(hook));
         }
         tx.commit().await?;
+        self.leases.retire(plan.logged_deliveries());
         self.wrote();
         Ok(changes)
     }
 
-    /// Gives leased deliveries back (see [`Store::release`](crate::store::Store::release)).
+    /// Gives leased deliveries back (see [`Store::release`](crate::store::Store::release)):
+    /// their leases end, in memory.
     pub(super) async fn release_leased(&self, ids: &[Uuid]) -> Result<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "UPDATE rest_hooks_deliveries SET leased_until = NULL WHERE id IN ",
-        );
-        push_ids(&mut query, ids.iter());
-        query
-            .build()
-            .persistent(false)
-            .execute(&self.writer)
-            .await?;
+        self.leases.release(ids);
         Ok(())
     }
 
@@ -223,9 +212,9 @@ impl SqliteStore {
     async fn drop_unsendable(&self, leased: &Leased) -> Result<()> {
         if !leased.held.is_empty() {
             // Only while the hook is still inactive: one resumed since the lease
-            // read it gets these deliveries when their lease runs out.
+            // read it gets these deliveries from the next lease.
             let mut hold = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "UPDATE rest_hooks_deliveries SET state = 'held', leased_until = NULL
+                "UPDATE rest_hooks_deliveries SET state = 'held'
                  WHERE state = 'pending'
                    AND hook_id IN (SELECT id FROM rest_hooks_hooks WHERE NOT active)
                    AND id IN ",
@@ -244,6 +233,8 @@ impl SqliteStore {
                 .execute(&self.writer)
                 .await?;
         }
+        self.leases
+            .retire(leased.held.iter().chain(&leased.gone).copied().collect());
         Ok(())
     }
 }
