@@ -24,7 +24,7 @@ use crate::store::sql::rows::corrupt;
 macro_rules! columns {
     () => {
         "SELECT payload, json_array(
-             id, hook_id, owner, event, target, attempts, created_at, test,
+             rowid, id, hook_id, owner, event, target, attempts, created_at, test,
              (SELECT json_array(secret, previous_secret, previous_secret_until, active, json(headers))
               FROM rest_hooks_hooks h WHERE h.id = hook_id)) AS rest "
     };
@@ -43,6 +43,7 @@ pub(super) struct LeasedRow {
 /// state is not in it: a lease takes pending deliveries only.
 #[derive(Deserialize)]
 struct Rest(
+    i64,
     Uuid,
     Uuid,
     String,
@@ -64,10 +65,19 @@ struct HookColumns(
     BTreeMap<String, String>,
 );
 
+/// A due delivery that a lease found.
+pub(super) struct Found {
+    /// Its row's number in the file, by which leases skip it.
+    pub(super) row: i64,
+    pub(super) delivery: Delivery,
+    /// Its hook's secrets; `None` when the hook is gone.
+    pub(super) hook: Option<HookSecrets>,
+}
+
 impl LeasedRow {
-    /// The delivery, and its hook's secrets unless the hook is gone.
-    pub(super) fn split(self) -> Result<(Delivery, Option<HookSecrets>)> {
-        let Rest(id, hook_id, owner, event, target, attempts, created_at, test, hook) =
+    /// The delivery found, and its hook's secrets unless the hook is gone.
+    pub(super) fn split(self) -> Result<Found> {
+        let Rest(row, id, hook_id, owner, event, target, attempts, created_at, test, hook) =
             serde_json::from_str(&self.rest)
                 .map_err(|e| corrupt(format!("leased delivery ({e})")))?;
         let delivery = Delivery {
@@ -82,7 +92,7 @@ impl LeasedRow {
             created_at: from_millis(created_at),
             test: test != 0,
         };
-        let secrets = hook.map(
+        let hook = hook.map(
             |HookColumns(secret, previous_secret, previous_secret_until, active, headers)| {
                 HookSecrets {
                     secret,
@@ -93,6 +103,10 @@ impl LeasedRow {
                 }
             },
         );
-        Ok((delivery, secrets))
+        Ok(Found {
+            row,
+            delivery,
+            hook,
+        })
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A SQLite file is one process's, so its leases need not be written: a lease
 //! reads due deliveries on a reader connection, beside the one writer, and notes
-//! them here. Written, every lease was an `UPDATE` that queued behind the writer's
+//! them here. A read skips the leased deliveries by their row numbers (`rowid`),
+//! which the due index holds: it reads no row it skips. Written, every lease was an `UPDATE` that queued behind the writer's
 //! commits while the workers ran out of deliveries (a third of the writer's work,
 //! and the cores stood idle meanwhile). After a crash the leases are gone with the
 //! process, and what they held is due at once.
@@ -25,8 +26,8 @@ pub(super) struct Leases {
 
 #[derive(Debug, Default)]
 struct Book {
-    /// Leased deliveries, with when their lease ends (milliseconds).
-    leased: HashMap<Uuid, i64>,
+    /// Leased deliveries, by id.
+    leased: HashMap<Uuid, Lease>,
     /// The number the next read gets.
     next_read: u64,
     /// Reads under way, by number.
@@ -37,6 +38,15 @@ struct Book {
     retired: VecDeque<(u64, Vec<Uuid>)>,
 }
 
+/// A delivery's lease.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    /// The delivery's row number.
+    row: i64,
+    /// When the lease ends (milliseconds).
+    until: i64,
+}
+
 impl Leases {
     fn book(&self) -> MutexGuard<'_, Book> {
         // Every change to the book is whole before anything can panic.
@@ -45,15 +55,16 @@ impl Leases {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Starts a read of due deliveries at `now`: returns it, and the deliveries
-    /// leased now, which it should skip. Leases that ended are forgotten.
-    pub(super) fn start_read(&self, now: i64) -> (Read<'_>, Vec<Uuid>) {
+    /// Starts a read of due deliveries at `now`: returns it, and the rows of the
+    /// deliveries leased now, which it should skip. Leases that ended are
+    /// forgotten.
+    pub(super) fn start_read(&self, now: i64) -> (Read<'_>, Vec<i64>) {
         let mut book = self.book();
-        book.leased.retain(|_, until| *until > now);
+        book.leased.retain(|_, lease| lease.until > now);
         let number = book.next_read;
         book.next_read += 1;
         *book.reading.entry(number).or_default() += 1;
-        let leased = book.leased.keys().copied().collect();
+        let leased = book.leased.values().map(|lease| lease.row).collect();
         (
             Read {
                 leases: self,
@@ -87,13 +98,13 @@ impl Leases {
         }
     }
 
-    /// The deliveries leased at `now`.
-    pub(super) fn leased(&self, now: i64) -> Vec<Uuid> {
+    /// The rows of the deliveries leased at `now`.
+    pub(super) fn leased(&self, now: i64) -> Vec<i64> {
         let book = self.book();
         book.leased
-            .iter()
-            .filter(|&(_, &until)| until > now)
-            .map(|(&id, _)| id)
+            .values()
+            .filter(|lease| lease.until > now)
+            .map(|lease| lease.row)
             .collect()
     }
 }
@@ -107,26 +118,27 @@ pub(super) struct Read<'a> {
 impl Read<'_> {
     /// Leases what the read found, until `until`: all but those that another
     /// read leased meanwhile, or that were retired since this read started.
-    /// Returns what it leased, in the order found.
+    /// `key` gives a delivery's id and row number. Returns what it leased, in
+    /// the order found.
     pub(super) fn lease<T>(
         self,
         found: Vec<T>,
-        id: impl Fn(&T) -> Uuid,
+        key: impl Fn(&T) -> (Uuid, i64),
         now: i64,
         until: i64,
     ) -> Vec<T> {
         let mut book = self.leases.book();
         let mut taken = Vec::with_capacity(found.len());
-        for row in found {
-            let id = id(&row);
-            let leased = book.leased.get(&id).is_some_and(|&end| end > now);
+        for delivery in found {
+            let (id, row) = key(&delivery);
+            let leased = book.leased.get(&id).is_some_and(|lease| lease.until > now);
             let retired = book
                 .retired
                 .iter()
                 .any(|(after, ids)| *after > self.number && ids.contains(&id));
             if !leased && !retired {
-                book.leased.insert(id, until);
-                taken.push(row);
+                book.leased.insert(id, Lease { row, until });
+                taken.push(delivery);
             }
         }
         taken
@@ -158,30 +170,31 @@ impl Drop for Read<'_> {
 mod tests {
     use super::*;
 
-    fn ids(n: usize) -> Vec<Uuid> {
-        (0..n).map(|_| Uuid::now_v7()).collect()
+    /// Deliveries: an id and a row number each.
+    fn deliveries(n: i64) -> Vec<(Uuid, i64)> {
+        (0..n).map(|row| (Uuid::now_v7(), row + 1)).collect()
     }
 
-    fn lease(leases: &Leases, found: &[Uuid], now: i64, until: i64) -> Vec<Uuid> {
+    fn lease(leases: &Leases, found: &[(Uuid, i64)], now: i64, until: i64) -> Vec<(Uuid, i64)> {
         let (read, _) = leases.start_read(now);
-        read.lease(found.to_vec(), |id| *id, now, until)
+        read.lease(found.to_vec(), |d| *d, now, until)
+    }
+
+    fn rows(of: &[(Uuid, i64)]) -> Vec<i64> {
+        of.iter().map(|(_, row)| *row).collect()
     }
 
     #[test]
     fn a_read_skips_what_is_leased_until_the_lease_ends() {
         let leases = Leases::default();
-        let d = ids(2);
+        let d = deliveries(2);
         assert_eq!(lease(&leases, &d[..1], 0, 100), d[..1]);
         let (read, leased) = leases.start_read(50);
-        assert_eq!(leased, d[..1]);
-        // Found anyway (a read that started before the lease), it is not taken.
-        assert_eq!(read.lease(d.clone(), |id| *id, 50, 150), d[1..]);
+        assert_eq!(leased, rows(&d[..1]));
+        // Found anyway (by a read that started before the lease), it is not taken.
+        assert_eq!(read.lease(d.clone(), |d| *d, 50, 150), d[1..]);
         let (_, leased) = leases.start_read(100);
-        assert_eq!(
-            leased,
-            d[1..],
-            "the first lease ended at 100, the second at 150"
-        );
+        assert_eq!(leased, rows(&d[1..]), "the first lease ended at 100");
         let (_, leased) = leases.start_read(150);
         assert!(leased.is_empty());
         assert_eq!(lease(&leases, &d, 150, 200), d);
@@ -190,13 +203,13 @@ mod tests {
     #[test]
     fn a_delivery_recorded_during_a_read_is_not_leased_by_it() {
         let leases = Leases::default();
-        let d = ids(1);
+        let d = deliveries(1);
         assert_eq!(lease(&leases, &d, 0, 100), d);
-        // A read starts while the delivery is leased (and skips it, but say its
-        // snapshot is older than the recording below and finds it pending).
+        // A read starts while the delivery is leased; say its snapshot is older
+        // than the recording below, so that it finds the delivery pending.
         let (stale, _) = leases.start_read(10);
-        leases.retire(d.clone());
-        assert!(stale.lease(d.clone(), |id| *id, 10, 110).is_empty());
+        leases.retire(vec![d[0].0]);
+        assert!(stale.lease(d.clone(), |d| *d, 10, 110).is_empty());
         // A read that started after the recording sees the file as recorded: what
         // it finds, it takes.
         assert_eq!(lease(&leases, &d, 20, 120), d);
@@ -205,14 +218,14 @@ mod tests {
     #[test]
     fn retired_deliveries_are_forgotten_once_the_reads_before_them_end() {
         let leases = Leases::default();
-        let d = ids(1);
+        let d = deliveries(1);
         let (first, _) = leases.start_read(0);
-        leases.retire(d.clone());
+        leases.retire(vec![d[0].0]);
         let (second, _) = leases.start_read(0);
         assert_eq!(leases.book().retired.len(), 1);
         drop(first);
         assert!(leases.book().retired.is_empty());
-        assert_eq!(second.lease(d.clone(), |id| *id, 0, 100), d);
+        assert_eq!(second.lease(d.clone(), |d| *d, 0, 100), d);
         drop(leases.start_read(0));
         assert!(leases.book().reading.is_empty());
     }
@@ -220,12 +233,12 @@ mod tests {
     #[test]
     fn a_released_delivery_is_leased_again_at_once() {
         let leases = Leases::default();
-        let d = ids(1);
+        let d = deliveries(1);
         assert_eq!(lease(&leases, &d, 0, 100), d);
-        leases.release(&d);
+        leases.release(&[d[0].0]);
         assert!(leases.leased(0).is_empty());
         assert_eq!(lease(&leases, &d, 0, 100), d);
-        assert_eq!(leases.leased(99), d);
+        assert_eq!(leases.leased(99), rows(&d));
         assert!(leases.leased(100).is_empty());
     }
 }

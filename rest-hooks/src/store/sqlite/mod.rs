@@ -227,13 +227,13 @@ impl SqliteStore {
         let counts: QueueCounts = sqlx::query_as(
             "SELECT
                  (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'pending'
-                  AND due_at <= ?1 AND id NOT IN (SELECT value FROM json_each(?2))),
+                  AND due_at <= ?1 AND rowid NOT IN (SELECT value FROM json_each(?2))),
                  (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'pending'
-                  AND id IN (SELECT value FROM json_each(?2))),
+                  AND rowid IN (SELECT value FROM json_each(?2))),
                  (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'held'),
                  (SELECT COUNT(*) FROM rest_hooks_deliveries WHERE state = 'failed'),
                  (SELECT MIN(due_at) FROM rest_hooks_deliveries WHERE state = 'pending'
-                  AND due_at <= ?1 AND id NOT IN (SELECT value FROM json_each(?2)))",
+                  AND due_at <= ?1 AND rowid NOT IN (SELECT value FROM json_each(?2)))",
         )
         .bind(now)
         .bind(leased)

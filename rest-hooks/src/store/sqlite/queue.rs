@@ -90,7 +90,7 @@ impl SqliteStore {
         let rows: Vec<LeasedRow> = sqlx::query_as(concat!(
             leased::columns!(),
             "FROM rest_hooks_deliveries
-             WHERE state = 'pending' AND due_at <= ? AND id NOT IN (SELECT value FROM json_each(?))
+             WHERE state = 'pending' AND due_at <= ? AND rowid NOT IN (SELECT value FROM json_each(?))
              ORDER BY due_at LIMIT +?"
         ))
         .bind(now)
@@ -103,8 +103,8 @@ impl SqliteStore {
             .map(LeasedRow::split)
             .collect::<Result<Vec<_>>>()?;
         let until = now.saturating_add(duration_millis(lease));
-        let rows = read.lease(rows, |(delivery, _)| delivery.id, now, until);
-        let leased = Leased::sort(rows, now);
+        let found = read.lease(rows, |found| (found.delivery.id, found.row), now, until);
+        let leased = Leased::sort(found.into_iter().map(|f| (f.delivery, f.hook)), now);
         if leased.has_unsendable() {
             self.drop_unsendable(&leased).await?;
         }
