@@ -2,11 +2,13 @@
 //!
 //! A SQLite file is one process's, so its leases need not be written: a lease
 //! reads due deliveries on a reader connection, beside the one writer, and notes
-//! them here. A read skips the leased deliveries by their row numbers (`rowid`),
-//! which the due index holds: it reads no row it skips. Written, every lease was an `UPDATE` that queued behind the writer's
+//! them here. Written, every lease was an `UPDATE` that queued behind the writer's
 //! commits while the workers ran out of deliveries (a third of the writer's work,
 //! and the cores stood idle meanwhile). After a crash the leases are gone with the
 //! process, and what they held is due at once.
+//!
+//! A read skips the leased deliveries by their row numbers (`rowid`), which the
+//! due index holds: it reads no row it skips.
 //!
 //! One race is left to close: a read that started before a recording committed
 //! may still find the recorded deliveries pending. Each read is numbered, and the
