@@ -81,6 +81,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Connections whose commits do not wait for the server's log to reach the
+    /// disk (`synchronous_commit = off`), for the queue's bookkeeping: leases,
+    /// their release, and the record of attempts. A server that crashes may lose
+    /// the last of these commits, and the deliveries they concerned are sent
+    /// again, as after a crash of this process: deliveries are at least once
+    /// already. Queuing waits for the disk, on `pool`: a fired event is never
+    /// lost.
+    bookkeeping: PgPool,
     /// Where this schema's changes are notified (see `0004_notify.sql`).
     channel: String,
     /// Asks [`announce`] to tell the other processes that deliveries are due.
@@ -102,28 +110,24 @@ impl PgStore {
     /// Connects with `options` (for example with a `search_path`) and brings the
     /// schema up to date.
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            // sqlx tests a connection as it is given back, and would also before
-            // each use: a round trip that cost a fifth of the throughput under load.
-            // Only one that has been idle for a while may have been cut meanwhile.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= IDLE_BEFORE_TEST {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect_with(options)
-            .await?;
+        let pool = pool_options(8).connect_with(options).await?;
         Self::from_pool(pool).await
     }
 
     /// Uses the application's pool, and brings the schema up to date.
+    ///
+    /// The store opens a few connections of its own with the pool's connect
+    /// options: two to listen for the other processes' notices, and two for the
+    /// queue's bookkeeping, whose commits do not wait for the disk.
     pub async fn from_pool(pool: PgPool) -> Result<Self> {
         migrator(MIGRATIONS).run(&pool).await?;
+        let bookkeeping = pool_options(2)
+            .connect_with(
+                (*pool.connect_options())
+                    .clone()
+                    .options([("synchronous_commit", "off")]),
+            )
+            .await?;
         let channel: String = sqlx::query_scalar("SELECT 'rest_hooks_' || md5(current_schema())")
             .fetch_one(&pool)
             .await?;
@@ -132,6 +136,7 @@ impl PgStore {
         Ok(Self {
             queue: GroupCommit::start(pool.clone(), COMMIT_CALLS),
             pool,
+            bookkeeping,
             channel,
             queued,
             purged_since_vacuum: Arc::default(),
@@ -157,6 +162,25 @@ const VACUUM_AFTER: u64 = 10_000;
 
 /// How long a pooled connection may sit idle before it is tested before use.
 const IDLE_BEFORE_TEST: Duration = Duration::from_millis(100);
+
+/// A pool of at most `max` connections, each tested before use only after it
+/// sat idle for [`IDLE_BEFORE_TEST`].
+fn pool_options(max: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        // sqlx tests a connection as it is given back, and would also before
+        // each use: a round trip that cost a fifth of the throughput under load.
+        // Only one that has been idle for a while may have been cut meanwhile.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_TEST {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
 
 sql_store!(
     PgStore,
@@ -267,5 +291,59 @@ impl PgStore {
         let (notices, receiver) = mpsc::channel(1024);
         tokio::spawn(relay(listener, pool, self.channel.clone(), notices));
         Ok(Some(receiver))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+
+    /// What `SHOW synchronous_commit` answers on a connection of `pool`.
+    async fn synchronous_commit(pool: &PgPool) -> String {
+        sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_the_queues_bookkeeping_commits_without_waiting_for_the_disk() {
+        let Ok(url) = std::env::var("REST_HOOKS_TEST_DATABASE_URL") else {
+            eprintln!(
+                "notice: REST_HOOKS_TEST_DATABASE_URL is not set; this PostgreSQL test is skipped"
+            );
+            return;
+        };
+        let schema = format!("rh_unit_{}", Uuid::now_v7().simple());
+        let mut admin = PgConnection::connect(&url).await.unwrap();
+        let server_default: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let options: PgConnectOptions = url.parse().unwrap();
+        let store =
+            PgStore::connect_with(options.options([("search_path", schema.as_str())])).await;
+
+        let answers = match &store {
+            Ok(store) => Some((
+                synchronous_commit(&store.pool).await,
+                synchronous_commit(&store.bookkeeping).await,
+            )),
+            Err(_) => None,
+        };
+        drop(store);
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        // Queuing commits as the server is set to (waiting for the disk by
+        // default); leases and records do not wait.
+        assert_eq!(answers, Some((server_default, "off".to_owned())));
     }
 }

@@ -1,6 +1,8 @@
 //! The delivery queue in PostgreSQL: writing deliveries (by group commit, or in
 //! the caller's transaction, notified when it commits), leasing them with
-//! `FOR UPDATE SKIP LOCKED`, and recording attempts.
+//! `FOR UPDATE SKIP LOCKED`, and recording attempts. Leases and records go
+//! through the store's bookkeeping connections, whose commits do not wait for
+//! the disk (see [`PgStore`]).
 
 use std::time::Duration;
 
@@ -133,7 +135,7 @@ impl PgStore {
         .bind(now.saturating_add(duration_millis(lease)))
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.bookkeeping)
         .await?;
         let rows = rows
             .into_iter()
@@ -152,7 +154,7 @@ impl PgStore {
             )
             .bind(strings(&leased.held))
             .bind(strings(&leased.gone))
-            .execute(&self.pool)
+            .execute(&self.bookkeeping)
             .await?;
         }
         Ok(leased.outgoing)
@@ -165,7 +167,7 @@ impl PgStore {
         }
         sqlx::query("UPDATE rest_hooks_deliveries SET leased_until = NULL WHERE id = ANY($1)")
             .bind(strings(ids))
-            .execute(&self.pool)
+            .execute(&self.bookkeeping)
             .await?;
         self.queued_again();
         Ok(())
@@ -180,12 +182,12 @@ impl PgStore {
         let now = plan.now;
         // The usual batch, all delivered, is one statement, atomic by itself.
         if plan.successes_only() {
-            record_successes(&mut *self.pool.acquire().await?, plan, now).await?;
+            record_successes(&mut *self.bookkeeping.acquire().await?, plan, now).await?;
             return Ok(Vec::new());
         }
 
         let mut changes = Vec::new();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.bookkeeping.begin().await?;
         record_successes(&mut tx, plan, now).await?;
         let (retry_ids, retry_due): (Vec<String>, Vec<i64>) = plan
             .retries

@@ -69,7 +69,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 /// Firing's calls that one commit takes at most. The writer's one connection
-/// also leases and records, behind whatever commit it is writing: a commit of 64
+/// also records attempts (and leased too, when this was measured), behind
+/// whatever commit it is writing: a commit of 64
 /// calls (640 deliveries in the load test, K = 10) held it for milliseconds, the
 /// workers ran out of leased deliveries meanwhile, and delivery went slower for
 /// more CPU. With 16, three interleaved pairs of load-test runs delivered 8 % to
