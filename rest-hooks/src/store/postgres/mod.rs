@@ -91,11 +91,11 @@ pub struct PgStore {
     ///
     /// Each of their statements is planned for its parameters
     /// (`plan_cache_mode = force_custom_plan`): on two connections the lease
-    /// ran its fifth time, when PostgreSQL settles on a generic plan, while the
-    /// queue was still nearly empty, and that plan, kept for the connection's
-    /// life, sorted the whole queue at each lease once it had filled (a load
-    /// test of 200,000 deliveries took 100 s instead of 9; this server never
-    /// analyzes, its autovacuum is off).
+    /// ran its fifth time, when PostgreSQL may settle on a generic plan, while
+    /// the queue was still nearly empty, and that plan, kept until the table is
+    /// analyzed (never, on a server whose autovacuum is off), sorted the whole
+    /// queue at each lease once it had filled: a load test of 200,000
+    /// deliveries took 100 s instead of 9 (BENCHMARKS.md).
     bookkeeping: PgPool,
     /// Where this schema's changes are notified (see `0004_notify.sql`).
     channel: String,
