@@ -49,3 +49,17 @@ async fn the_bookstore_example_runs_on_postgres() {
     app::run(&mut out, Some(url)).await.unwrap();
     check(&out);
 }
+
+/// A database URL that is not one fails with the reason, not only "the store
+/// failed".
+#[tokio::test]
+async fn the_bookstore_example_says_why_its_store_failed() {
+    let mut out = Vec::new();
+    let Err(error) = app::run(&mut out, Some("notaurl".to_owned())).await else {
+        panic!("the bookstore ran on a database URL that is not one");
+    };
+    assert_eq!(
+        app::describe(error.as_ref()),
+        "the store failed: error with configuration: relative URL without a base"
+    );
+}

@@ -18,6 +18,23 @@ use tokio::sync::mpsc;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// A failure and its causes, each once (some errors write their cause into
+/// their own message): "the store failed: error with configuration: relative
+/// URL without a base".
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_message = cause.to_string();
+        if !message.ends_with(&cause_message) {
+            message.push_str(": ");
+            message.push_str(&cause_message);
+        }
+        source = cause.source();
+    }
+    message
+}
+
 /// A book, owned by the user who added it.
 #[derive(Debug, Clone, serde::Serialize, HookModel)]
 #[hook(app = "bookstore", owner = user)]

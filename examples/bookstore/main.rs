@@ -42,7 +42,7 @@ async fn main() {
         app::run(&mut out, database_url).await
     };
     if let Err(error) = ran {
-        eprintln!("bookstore failed: {error}");
+        eprintln!("bookstore failed: {}", app::describe(error.as_ref()));
         std::process::exit(1);
     }
 }
